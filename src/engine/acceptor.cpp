@@ -1,0 +1,218 @@
+#include "engine/acceptor.hpp"
+
+#include <liburing.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "engine/operation.hpp"
+#include "engine/uring_worker.hpp"
+#include "log/event_log.hpp"
+#include "log/log_sink.hpp"
+
+namespace iocomp::engine {
+namespace {
+
+enum class AcceptorOp : std::uint64_t {
+  accept = 1,
+  signal = 2,
+  worker_done = 3,
+  backoff = 4,
+  handed_off = 5,  // the source-side completion of a MSG_RING; fd in the upper bits
+  cancel = 6,
+};
+
+std::uint64_t tag(AcceptorOp op, std::uint64_t payload = 0) {
+  return (payload << 3) | static_cast<std::uint64_t>(op);
+}
+
+}  // namespace
+
+struct Acceptor::Impl {
+  int listen_fd;
+  int signal_fd;
+  int done_fd;
+  std::vector<UringWorker*> workers;
+  AcceptorConfig config;
+  log::LogSink* sink;
+  io_uring ring{};
+  signalfd_siginfo siginfo{};
+  std::uint64_t done_count_buffer = 0;
+  std::size_t workers_done = 0;
+  std::size_t next_worker = 0;
+  bool accepting = false;
+  bool shutting_down = false;
+  __kernel_timespec backoff{};
+  std::uint64_t refused = 0;
+};
+
+Acceptor::Acceptor(int listen_fd, int signal_fd, int workers_done_fd,
+                   std::vector<UringWorker*> workers, const AcceptorConfig& config,
+                   log::LogSink* sink)
+    : impl_(new Impl{listen_fd, signal_fd, workers_done_fd, std::move(workers), config, sink}) {
+  const int ret = io_uring_queue_init(64, &impl_->ring, 0);
+  if (ret < 0) {
+    delete impl_;
+    throw std::runtime_error(fmt::format("io_uring_queue_init: {}", std::strerror(-ret)));
+  }
+}
+
+Acceptor::~Acceptor() {
+  io_uring_queue_exit(&impl_->ring);
+  delete impl_;
+}
+
+void Acceptor::say(std::string_view line) {
+  if (impl_->sink == nullptr) return;
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  char stamp[log::kTimestampLength];
+  log::format_timestamp(now, stamp);
+  impl_->sink->write_now(fmt::format("{} {}\n", std::string_view(stamp, sizeof stamp), line));
+}
+
+static io_uring_sqe* sqe_of(io_uring* ring) {
+  io_uring_sqe* sqe = io_uring_get_sqe(ring);
+  while (sqe == nullptr) {
+    io_uring_submit(ring);
+    sqe = io_uring_get_sqe(ring);
+  }
+  return sqe;
+}
+
+void Acceptor::arm_accept() {
+  io_uring_sqe* sqe = sqe_of(&impl_->ring);
+  io_uring_prep_multishot_accept(sqe, impl_->listen_fd, nullptr, nullptr,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, tag(AcceptorOp::accept));
+  impl_->accepting = true;
+}
+
+void Acceptor::arm_signal_read() {
+  io_uring_sqe* sqe = sqe_of(&impl_->ring);
+  io_uring_prep_read(sqe, impl_->signal_fd, &impl_->siginfo, sizeof impl_->siginfo, 0);
+  io_uring_sqe_set_data64(sqe, tag(AcceptorOp::signal));
+}
+
+void Acceptor::arm_done_read() {
+  io_uring_sqe* sqe = sqe_of(&impl_->ring);
+  io_uring_prep_read(sqe, impl_->done_fd, &impl_->done_count_buffer,
+                     sizeof impl_->done_count_buffer, 0);
+  io_uring_sqe_set_data64(sqe, tag(AcceptorOp::worker_done));
+}
+
+void Acceptor::on_accepted(int fd) {
+  std::size_t total = 0;
+  for (const UringWorker* w : impl_->workers) total += w->connection_count();
+  if (total >= impl_->config.max_connections) {
+    // Refuse at once: the accepted connections keep their service.
+    ::close(fd);
+    if (impl_->refused++ % 1000 == 0) {
+      say(fmt::format("- connection refused: --max-connections {} reached ({} so far)",
+                      impl_->config.max_connections, impl_->refused));
+    }
+    return;
+  }
+  UringWorker* target = impl_->workers[impl_->next_worker];
+  impl_->next_worker = (impl_->next_worker + 1) % impl_->workers.size();
+  io_uring_sqe* sqe = sqe_of(&impl_->ring);
+  io_uring_prep_msg_ring(sqe, target->ring_fd(), static_cast<unsigned>(fd),
+                         pack(OpKind::incoming), 0);
+  io_uring_sqe_set_data64(sqe, tag(AcceptorOp::handed_off, static_cast<std::uint64_t>(fd)));
+}
+
+void Acceptor::begin_shutdown(int signo) {
+  impl_->shutting_down = true;
+  say(fmt::format("- received {}: no new connections; draining transfers for up to the drain "
+                  "timeout",
+                  signo == SIGTERM ? "SIGTERM" : "SIGINT"));
+  if (impl_->accepting) {
+    io_uring_sqe* sqe = sqe_of(&impl_->ring);
+    io_uring_prep_cancel64(sqe, tag(AcceptorOp::accept), 0);
+    io_uring_sqe_set_data64(sqe, tag(AcceptorOp::cancel));
+  }
+  for (UringWorker* w : impl_->workers) {
+    io_uring_sqe* sqe = sqe_of(&impl_->ring);
+    io_uring_prep_msg_ring(sqe, w->ring_fd(), 0, pack(OpKind::stop), 0);
+    io_uring_sqe_set_data64(sqe, tag(AcceptorOp::cancel));
+  }
+}
+
+void Acceptor::run() {
+  Impl& s = *impl_;
+  arm_accept();
+  arm_signal_read();
+  arm_done_read();
+  while (s.workers_done < s.workers.size()) {
+    io_uring_submit_and_wait(&s.ring, 1);
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&s.ring, head, cqe) {
+      ++seen;
+      const auto op = static_cast<AcceptorOp>(cqe->user_data & 0x7);
+      const int res = cqe->res;
+      switch (op) {
+        case AcceptorOp::accept:
+          if (res >= 0) {
+            if (s.shutting_down) {
+              ::close(res);
+            } else {
+              on_accepted(res);
+            }
+          } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+            say(fmt::format("- accept: {}; pausing accepts for {} ms", std::strerror(-res),
+                            s.config.accept_backoff_ms));
+          }
+          if (!(cqe->flags & IORING_CQE_F_MORE)) {
+            s.accepting = false;
+            if (!s.shutting_down) {
+              // The multishot accept ended (an error): re-arm after a pause, never in a loop.
+              s.backoff.tv_sec = s.config.accept_backoff_ms / 1000;
+              s.backoff.tv_nsec = (s.config.accept_backoff_ms % 1000) * 1000000L;
+              io_uring_sqe* sqe = sqe_of(&s.ring);
+              io_uring_prep_timeout(sqe, &s.backoff, 0, 0);
+              io_uring_sqe_set_data64(sqe, tag(AcceptorOp::backoff));
+            }
+          }
+          break;
+        case AcceptorOp::backoff:
+          if (!s.shutting_down) arm_accept();
+          break;
+        case AcceptorOp::handed_off:
+          if (res < 0) ::close(static_cast<int>(cqe->user_data >> 3));
+          break;
+        case AcceptorOp::signal:
+          if (res == static_cast<int>(sizeof s.siginfo)) {
+            const int signo = static_cast<int>(s.siginfo.ssi_signo);
+            if (s.shutting_down) {
+              say("- second signal: exiting now");
+              ::_exit(128 + signo);
+            }
+            begin_shutdown(signo);
+          }
+          arm_signal_read();
+          break;
+        case AcceptorOp::worker_done:
+          if (res == static_cast<int>(sizeof s.done_count_buffer)) {
+            s.workers_done += s.done_count_buffer;
+          }
+          if (s.workers_done < s.workers.size()) arm_done_read();
+          break;
+        case AcceptorOp::cancel:
+          break;
+      }
+    }
+    io_uring_cq_advance(&s.ring, seen);
+  }
+}
+
+}  // namespace iocomp::engine

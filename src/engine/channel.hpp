@@ -1,0 +1,58 @@
+#pragma once
+// The contract between the engine and a connection's protocol state machine (a session).
+// The engine owns sockets and in-flight operations; the session owns protocol state and
+// decides what to read, what to send and when to close. Nothing here names io_uring.
+#include <cstdint>
+#include <string_view>
+
+namespace iocomp::engine {
+
+// A byte range of an open file, sent zero-copy after the head bytes of a send.
+struct FileRange {
+  int fd = -1;  // borrowed: must stay open until SessionHandler::on_sent
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+enum class TimerKind : std::uint8_t { none, header, idle };
+
+// Result codes beyond -errno that on_sent may report.
+inline constexpr int kFileShrank = -100000;  // the file ended before `length` bytes were sent
+
+class SessionHandler {
+ public:
+  virtual ~SessionHandler() = default;
+  // The connection is accepted and ready; the session typically calls receive() here.
+  virtual void on_open() = 0;
+  // Bytes received after Channel::receive(); valid only during the call.
+  virtual void on_receive(std::string_view bytes) = 0;
+  // The peer closed (error 0) or the receive failed (-errno). The session should close.
+  virtual void on_receive_end(int error) = 0;
+  // The send started by Channel::send finished: error 0, or -errno / kFileShrank / -ETIMEDOUT.
+  // `bytes` counts head and file bytes written to the socket.
+  virtual void on_sent(int error, std::uint64_t bytes) = 0;
+  // A timer set with Channel::set_timer expired.
+  virtual void on_timeout(TimerKind kind) = 0;
+  // The server is shutting down: an idle session closes now, a busy one after its send.
+  virtual void on_drain() = 0;
+};
+
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  // Asks for one batch of bytes; SessionHandler::on_receive or on_receive_end follows.
+  // A no-op when a receive is already pending.
+  virtual void receive() = 0;
+  // Sends `head` then `file`. Both must stay valid until on_sent. One send at a time.
+  // on_sent is never called from inside send() itself.
+  virtual void send(std::string_view head, FileRange file) = 0;
+  // Closes after flushing what was sent (FIN, then a short lingering read); idempotent.
+  virtual void close() = 0;
+  // Arms the single per-connection protocol timer (replacing any armed one); none disarms.
+  virtual void set_timer(TimerKind kind) = 0;
+  // "ip:port" of the peer, "[v6]:port" for IPv6.
+  virtual std::string_view peer() const = 0;
+  virtual bool draining() const = 0;
+};
+
+}  // namespace iocomp::engine

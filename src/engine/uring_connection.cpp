@@ -1,0 +1,271 @@
+#include "engine/uring_connection.hpp"
+
+#include <poll.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+
+#include "engine/operation.hpp"
+
+namespace iocomp::engine {
+
+Connection::Connection(UringWorker& worker, int fd, std::string peer)
+    : worker_(worker), fd_(fd), peer_(std::move(peer)) {}
+
+Connection::~Connection() {
+  // The session goes first: it may own files whose ranges were being sent.
+  session_.reset();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Connection::start(std::unique_ptr<SessionHandler> session) {
+  session_ = std::move(session);
+  session_->on_open();
+}
+
+void Connection::receive() {
+  if (state_ != State::open || recv_armed_ || queued_) return;
+  submit_recv();
+}
+
+void Connection::submit_recv() {
+  io_uring_sqe* sqe = worker_.get_sqe();
+  io_uring_prep_recv(sqe, fd_, nullptr, worker_.config_.recv_buffer_size, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = 0;
+  io_uring_sqe_set_data64(sqe, pack(OpKind::recv, this));
+  ++inflight_;
+  recv_armed_ = true;
+}
+
+void Connection::on_recv_complete(int res, unsigned flags) {
+  --inflight_;
+  recv_armed_ = false;
+  const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
+  const auto buffer_id = static_cast<unsigned short>(flags >> IORING_CQE_BUFFER_SHIFT);
+
+  if (state_ == State::open && res > 0) {
+    session_->on_receive({worker_.buffer_data(buffer_id), static_cast<std::size_t>(res)});
+  } else if (state_ == State::lingering && res > 0) {
+    submit_recv();  // discard and keep reading until the peer closes or the timer fires
+  } else if (state_ == State::open && (res == -ENOBUFS || res == -EAGAIN || res == -EINTR)) {
+    // Every provided buffer is in use: try again once this turn's completions returned some.
+    queued_ = true;
+    worker_.retry_recv_.push_back(this);
+  } else if (state_ == State::open) {
+    session_->on_receive_end(res);
+  } else if (state_ == State::lingering) {
+    hard_close();  // the peer closed (res 0) or failed: the lingering close is over
+  }
+  if (has_buffer) worker_.recycle_buffer(buffer_id);
+  maybe_release();
+}
+
+void Connection::retry_recv() {
+  queued_ = false;
+  if (state_ == State::open) {
+    submit_recv();
+  } else {
+    maybe_release();
+  }
+}
+
+void Connection::send(std::string_view head, FileRange file) {
+  if (state_ != State::open) return;
+  send_active_ = true;
+  head_ = head;
+  head_sent_ = 0;
+  file_ = file;
+  bytes_sent_ = 0;
+  worker_.arm_timer(*this, UringWorker::TimerClass::send);
+  if (!head_.empty()) {
+    submit_send_head(false);
+  } else {
+    // Never complete inside the call that started the send: the session is still on the stack.
+    queued_ = true;
+    worker_.resume_send_.push_back(this);
+  }
+}
+
+void Connection::submit_send_head(bool poll_first) {
+  io_uring_sqe* sqe = worker_.get_sqe();
+  // MSG_MORE holds the head back so that it leaves in the same segment as the body's start.
+  const int more = file_.length > 0 ? MSG_MORE : 0;
+  io_uring_prep_send(sqe, fd_, head_.data() + head_sent_, head_.size() - head_sent_,
+                     MSG_NOSIGNAL | more);
+  if (poll_first) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+  io_uring_sqe_set_data64(sqe, pack(OpKind::send, this));
+  ++inflight_;
+}
+
+void Connection::on_send_complete(int res) {
+  --inflight_;
+  if (state_ != State::open || !send_active_) {
+    maybe_release();
+    return;
+  }
+  if (res == -EAGAIN || res == -EINTR) {
+    submit_send_head(true);
+    return;
+  }
+  if (res < 0) {
+    finish_send(res);
+    return;
+  }
+  head_sent_ += static_cast<std::size_t>(res);
+  bytes_sent_ += static_cast<std::uint64_t>(res);
+  if (res > 0) worker_.arm_timer(*this, UringWorker::TimerClass::send);
+  if (head_sent_ < head_.size()) {
+    submit_send_head(false);
+  } else {
+    send_file();
+  }
+}
+
+void Connection::submit_poll_out() {
+  io_uring_sqe* sqe = worker_.get_sqe();
+  io_uring_prep_poll_add(sqe, fd_, POLLOUT);
+  io_uring_sqe_set_data64(sqe, pack(OpKind::poll_out, this));
+  ++inflight_;
+}
+
+void Connection::on_poll_out_complete(int) {
+  --inflight_;
+  if (state_ != State::open || !send_active_) {
+    maybe_release();
+    return;
+  }
+  send_file();
+}
+
+// The TransmitFile of the article: sendfile moves page-cache pages to the socket without a copy
+// through user space. The socket is non-blocking; when it is full we wait for a POLLOUT
+// completion. At most send_chunk bytes go per turn so one large download cannot starve the
+// other connections of this worker.
+void Connection::send_file() {
+  std::uint64_t budget = worker_.config_.send_chunk;
+  while (file_.length > 0) {
+    if (budget == 0) {
+      queued_ = true;
+      worker_.resume_send_.push_back(this);
+      return;
+    }
+    const std::uint64_t want64 = file_.length < budget ? file_.length : budget;
+    const auto want = static_cast<std::size_t>(want64 < INT_MAX ? want64 : INT_MAX);
+    auto offset = static_cast<off_t>(file_.offset);
+    const ssize_t n = ::sendfile(fd_, file_.fd, &offset, want);
+    if (n > 0) {
+      const auto sent = static_cast<std::uint64_t>(n);
+      file_.offset += sent;
+      file_.length -= sent;
+      bytes_sent_ += sent;
+      budget -= sent < budget ? sent : budget;
+      worker_.arm_timer(*this, UringWorker::TimerClass::send);
+      if (static_cast<std::size_t>(n) < want && file_.length > 0) {
+        submit_poll_out();  // the socket buffer is full
+        return;
+      }
+      continue;
+    }
+    if (n == 0) {
+      finish_send(kFileShrank);
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      submit_poll_out();
+      return;
+    }
+    finish_send(-errno);
+    return;
+  }
+  finish_send(0);
+}
+
+void Connection::resume_send() {
+  queued_ = false;
+  if (state_ == State::open && send_active_) {
+    send_file();
+  } else {
+    maybe_release();
+  }
+}
+
+void Connection::finish_send(int error) {
+  send_active_ = false;
+  worker_.disarm_timer(*this);
+  session_->on_sent(error, bytes_sent_);
+}
+
+void Connection::close() {
+  if (state_ != State::open) return;
+  if (send_active_) {
+    hard_close();
+    return;
+  }
+  // Lingering close: send FIN after the queued response, then read and discard until the peer
+  // closes. Closing with unread input would send RST and could destroy the response in flight.
+  state_ = State::lingering;
+  ::shutdown(fd_, SHUT_WR);
+  worker_.arm_timer(*this, UringWorker::TimerClass::linger);
+  if (!recv_armed_ && !queued_) submit_recv();
+}
+
+void Connection::hard_close() {
+  if (state_ == State::closed) return;
+  state_ = State::closed;
+  send_active_ = false;
+  worker_.disarm_timer(*this);
+  // Wakes the pending receive, send or poll; each completes and drops its reference.
+  ::shutdown(fd_, SHUT_RDWR);
+  maybe_release();
+}
+
+void Connection::set_timer(TimerKind kind) {
+  if (state_ != State::open) return;
+  switch (kind) {
+    case TimerKind::none:
+      worker_.disarm_timer(*this);
+      break;
+    case TimerKind::header:
+      worker_.arm_timer(*this, UringWorker::TimerClass::header);
+      break;
+    case TimerKind::idle:
+      worker_.arm_timer(*this, UringWorker::TimerClass::idle);
+      break;
+  }
+}
+
+void Connection::on_timer(UringWorker::TimerClass cls) {
+  switch (cls) {
+    case UringWorker::TimerClass::header:
+      session_->on_timeout(TimerKind::header);
+      break;
+    case UringWorker::TimerClass::idle:
+      session_->on_timeout(TimerKind::idle);
+      break;
+    case UringWorker::TimerClass::send: {
+      // The client stopped reading: abort the transfer, then tell the session.
+      const std::uint64_t sent = bytes_sent_;
+      hard_close();
+      session_->on_sent(-ETIMEDOUT, sent);
+      break;
+    }
+    case UringWorker::TimerClass::linger:
+    case UringWorker::TimerClass::none:
+    case UringWorker::TimerClass::count:
+      hard_close();
+      break;
+  }
+}
+
+void Connection::maybe_release() {
+  if (releasable()) {
+    queued_ = true;
+    worker_.release_.push_back(this);
+  }
+}
+
+}  // namespace iocomp::engine

@@ -1,0 +1,83 @@
+#pragma once
+// The engine's record of one accepted socket: the Channel a session talks to, the in-flight
+// operations on the socket, and the send state (head bytes, then a file range by sendfile).
+// Lifetime: freed by its worker only when no operation is in flight and no callback is on the
+// stack, so a completion can never reach freed memory.
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/channel.hpp"
+#include "engine/uring_worker.hpp"
+
+namespace iocomp::engine {
+
+class alignas(16) Connection final : public Channel {
+ public:
+  Connection(UringWorker& worker, int fd, std::string peer);
+  ~Connection() override;
+
+  // Channel
+  void receive() override;
+  void send(std::string_view head, FileRange file) override;
+  void close() override;
+  void set_timer(TimerKind kind) override;
+  std::string_view peer() const override { return peer_; }
+  bool draining() const override { return worker_.draining_; }
+
+  void start(std::unique_ptr<SessionHandler> session);
+  SessionHandler& session() { return *session_; }
+
+  // Completions, decoded by UringWorker::dispatch.
+  void on_recv_complete(int res, unsigned flags);
+  void on_send_complete(int res);
+  void on_poll_out_complete(int res);
+
+  // Deferred work from the worker's end-of-turn lists.
+  void resume_send();
+  void retry_recv();
+  // Expired timer of the given class.
+  void on_timer(UringWorker::TimerClass cls);
+  // Abortive close: shut the socket down both ways; in-flight operations complete and free us.
+  void hard_close();
+  bool releasable() const { return state_ == State::closed && inflight_ == 0 && !queued_; }
+
+ private:
+  friend class UringWorker;
+  enum class State : std::uint8_t { open, lingering, closed };
+
+  void submit_recv();
+  void submit_send_head(bool poll_first);
+  void submit_poll_out();
+  void send_file();
+  void finish_send(int error);
+  void maybe_release();
+
+  UringWorker& worker_;
+  int fd_;
+  std::string peer_;
+  std::unique_ptr<SessionHandler> session_;
+  State state_ = State::open;
+  std::uint16_t inflight_ = 0;
+  bool recv_armed_ = false;
+  bool send_active_ = false;
+  bool queued_ = false;  // on one of the worker's deferred lists
+
+  // Send state: valid while send_active_.
+  std::string_view head_;
+  std::size_t head_sent_ = 0;
+  FileRange file_;
+  std::uint64_t bytes_sent_ = 0;
+
+  // Worker bookkeeping: list of all connections and the timer list this one is on.
+  Connection* prev_ = nullptr;
+  Connection* next_ = nullptr;
+  Connection* timer_prev_ = nullptr;
+  Connection* timer_next_ = nullptr;
+  UringWorker::TimerClass timer_class_ = UringWorker::TimerClass::none;
+  std::int64_t deadline_ms_ = 0;
+};
+
+}  // namespace iocomp::engine

@@ -1,0 +1,315 @@
+#include "engine/uring_worker.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "engine/listener.hpp"
+#include "engine/operation.hpp"
+#include "engine/uring_connection.hpp"
+
+namespace iocomp::engine {
+namespace {
+
+std::int64_t monotonic_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+[[noreturn]] void fail(const char* what, int err) {
+  throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(err)));
+}
+
+}  // namespace
+
+UringWorker::UringWorker(int index, const WorkerConfig& config, SessionFactory factory,
+                         log::LogSink* sink)
+    : index_(index), config_(config), factory_(std::move(factory)), log_(sink) {
+  io_uring_params params{};
+  // Only this worker's thread submits, and completions' task work runs when it asks for events:
+  // fewer interrupts and no cross-thread wakeups. The ring starts disabled: the thread that
+  // enables it (run()) becomes its single issuer.
+  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+                 IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE |
+                 IORING_SETUP_R_DISABLED;
+  params.cq_entries = config_.ring_entries * 8;
+  const int ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
+  if (ret < 0) fail("io_uring_queue_init (Linux 6.1 or later is needed)", -ret);
+
+  const unsigned count = config_.recv_buffer_count;
+  buf_ring_bytes_ = count * sizeof(io_uring_buf);
+  void* mem = ::mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
+                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (mem == MAP_FAILED) fail("mmap", errno);
+  buf_ring_ = static_cast<io_uring_buf_ring*>(mem);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uint64_t>(buf_ring_);
+  reg.ring_entries = count;
+  reg.bgid = 0;
+  const int rr = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (rr < 0) fail("io_uring_register_buf_ring", -rr);
+  io_uring_buf_ring_init(buf_ring_);
+  // Anonymous memory: pages become resident only when a receive first lands in them.
+  buffers_ = static_cast<char*>(::mmap(nullptr, std::size_t{count} * config_.recv_buffer_size,
+                                       PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0));
+  if (buffers_ == MAP_FAILED) fail("mmap", errno);
+  const int mask = io_uring_buf_ring_mask(count);
+  for (unsigned i = 0; i < count; ++i) {
+    io_uring_buf_ring_add(buf_ring_, buffers_ + std::size_t{i} * config_.recv_buffer_size,
+                          config_.recv_buffer_size, static_cast<unsigned short>(i), mask,
+                          static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(count));
+
+  timers_[static_cast<int>(TimerClass::header)].duration_ms = config_.header_timeout_ms;
+  timers_[static_cast<int>(TimerClass::idle)].duration_ms = config_.idle_timeout_ms;
+  timers_[static_cast<int>(TimerClass::send)].duration_ms = config_.send_timeout_ms;
+  timers_[static_cast<int>(TimerClass::linger)].duration_ms = config_.linger_timeout_ms;
+}
+
+UringWorker::~UringWorker() {
+  while (connections_ != nullptr) {
+    Connection* c = connections_;
+    unlink(*c);
+    delete c;
+  }
+  io_uring_queue_exit(&ring_);
+  if (buffers_ != nullptr) {
+    ::munmap(buffers_, std::size_t{config_.recv_buffer_count} * config_.recv_buffer_size);
+  }
+  if (buf_ring_ != nullptr) ::munmap(buf_ring_, buf_ring_bytes_);
+}
+
+io_uring_sqe* UringWorker::get_sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {
+    // The submission queue is full: hand it to the kernel and take a fresh slot.
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+const char* UringWorker::buffer_data(unsigned short buffer_id) const {
+  return buffers_ + std::size_t{buffer_id} * config_.recv_buffer_size;
+}
+
+void UringWorker::recycle_buffer(unsigned short buffer_id) {
+  io_uring_buf_ring_add(buf_ring_, buffers_ + std::size_t{buffer_id} * config_.recv_buffer_size,
+                        config_.recv_buffer_size, buffer_id,
+                        io_uring_buf_ring_mask(config_.recv_buffer_count), 0);
+  io_uring_buf_ring_advance(buf_ring_, 1);
+}
+
+void UringWorker::link(Connection& c) {
+  c.next_ = connections_;
+  if (connections_ != nullptr) connections_->prev_ = &c;
+  connections_ = &c;
+  connection_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void UringWorker::unlink(Connection& c) {
+  if (c.prev_ != nullptr) c.prev_->next_ = c.next_;
+  if (c.next_ != nullptr) c.next_->prev_ = c.prev_;
+  if (connections_ == &c) connections_ = c.next_;
+  c.prev_ = c.next_ = nullptr;
+  disarm_timer(c);
+  connection_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Every timer class has one fixed duration, so appending at the tail keeps each list sorted by
+// deadline: arming, re-arming and disarming are O(1) and expiry only looks at list heads.
+void UringWorker::arm_timer(Connection& c, TimerClass cls) {
+  disarm_timer(c);
+  TimerList& list = timers_[static_cast<int>(cls)];
+  c.timer_class_ = cls;
+  c.deadline_ms_ = now_ms_ + list.duration_ms;
+  c.timer_prev_ = list.tail;
+  c.timer_next_ = nullptr;
+  if (list.tail != nullptr) {
+    list.tail->timer_next_ = &c;
+  } else {
+    list.head = &c;
+  }
+  list.tail = &c;
+}
+
+void UringWorker::disarm_timer(Connection& c) {
+  if (c.timer_class_ == TimerClass::none) return;
+  TimerList& list = timers_[static_cast<int>(c.timer_class_)];
+  if (c.timer_prev_ != nullptr) {
+    c.timer_prev_->timer_next_ = c.timer_next_;
+  } else {
+    list.head = c.timer_next_;
+  }
+  if (c.timer_next_ != nullptr) {
+    c.timer_next_->timer_prev_ = c.timer_prev_;
+  } else {
+    list.tail = c.timer_prev_;
+  }
+  c.timer_prev_ = c.timer_next_ = nullptr;
+  c.timer_class_ = TimerClass::none;
+}
+
+void UringWorker::expire_timers() {
+  for (int i = 1; i < static_cast<int>(TimerClass::count); ++i) {
+    TimerList& list = timers_[i];
+    while (list.head != nullptr && list.head->deadline_ms_ <= now_ms_) {
+      Connection* c = list.head;
+      disarm_timer(*c);
+      c->on_timer(static_cast<TimerClass>(i));
+    }
+  }
+  if (draining_ && now_ms_ >= drain_deadline_ms_) {
+    for (Connection* c = connections_; c != nullptr; c = c->next_) c->hard_close();
+  }
+}
+
+bool UringWorker::next_timeout(__kernel_timespec& out) const {
+  std::int64_t earliest = INT64_MAX;
+  for (int i = 1; i < static_cast<int>(TimerClass::count); ++i) {
+    if (timers_[i].head != nullptr && timers_[i].head->deadline_ms_ < earliest) {
+      earliest = timers_[i].head->deadline_ms_;
+    }
+  }
+  if (draining_ && drain_deadline_ms_ < earliest) earliest = drain_deadline_ms_;
+  if (earliest == INT64_MAX) return false;
+  // The coarse clock ticks every few milliseconds: wait a little past the deadline.
+  const std::int64_t wait = earliest - now_ms_ + 5;
+  out.tv_sec = wait > 0 ? wait / 1000 : 0;
+  out.tv_nsec = wait > 0 ? (wait % 1000) * 1000000 : 0;
+  return true;
+}
+
+void UringWorker::adopt(int fd) {
+  if (draining_) {
+    ::close(fd);
+    return;
+  }
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) < 0) {
+    ::close(fd);  // already reset by the peer
+    return;
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto* c = new Connection(*this, fd, format_socket_address(&peer));
+  link(*c);
+  c->start(factory_(*c, log_));
+  c->maybe_release();
+}
+
+void UringWorker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  drain_deadline_ms_ = now_ms_ + config_.drain_timeout_ms;
+  for (Connection* c = connections_; c != nullptr;) {
+    Connection* next = c->next_;
+    if (c->state_ == Connection::State::open) {
+      c->session().on_drain();
+    } else {
+      c->hard_close();
+    }
+    c = next;
+  }
+}
+
+void UringWorker::dispatch(const io_uring_cqe& cqe) {
+  const std::uint64_t data = cqe.user_data;
+  switch (kind_of(data)) {
+    case OpKind::recv:
+      object_of<Connection>(data)->on_recv_complete(cqe.res, cqe.flags);
+      break;
+    case OpKind::send:
+      object_of<Connection>(data)->on_send_complete(cqe.res);
+      break;
+    case OpKind::poll_out:
+      object_of<Connection>(data)->on_poll_out_complete(cqe.res);
+      break;
+    case OpKind::incoming:
+      if (cqe.res >= 0) adopt(cqe.res);
+      break;
+    case OpKind::stop:
+      stop_requested_ = true;
+      begin_drain();
+      break;
+  }
+}
+
+void UringWorker::run_deferred() {
+  // Swap first: the callbacks below may queue connections for the next turn.
+  std::vector<Connection*> work;
+  work.swap(resume_send_);
+  for (Connection* c : work) c->resume_send();
+  work.clear();
+  work.swap(retry_recv_);
+  for (Connection* c : work) c->retry_recv();
+  for (Connection* c : release_) {
+    unlink(*c);
+    delete c;
+  }
+  release_.clear();
+}
+
+void UringWorker::enable() {
+  // liburing 2.3 declares io_uring_enable_rings but does not export it: call the kernel.
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+      0) {
+    fail("IORING_REGISTER_ENABLE_RINGS", errno);
+  }
+  io_uring_register_ring_fd(&ring_);
+}
+
+void UringWorker::run() {
+  now_ms_ = monotonic_ms();
+  for (;;) {
+    if (stop_requested_ && connections_ == nullptr) break;
+    __kernel_timespec timeout{};
+    int ret;
+    if (!resume_send_.empty() || !retry_recv_.empty()) {
+      ret = io_uring_submit_and_get_events(&ring_);  // deferred work waits: do not sleep
+    } else if (next_timeout(timeout)) {
+      io_uring_cqe* ignored = nullptr;
+      ret = io_uring_submit_and_wait_timeout(&ring_, &ignored, 1, &timeout, nullptr);
+    } else {
+      ret = io_uring_submit_and_wait(&ring_, 1);
+    }
+    if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
+      log_.event("-", "worker {}: io_uring_enter failed: {}", index_, std::strerror(-ret));
+    }
+
+    now_ms_ = monotonic_ms();
+    timespec wall{};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+    log_.set_time(wall);
+
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      dispatch(*cqe);
+      ++seen;
+    }
+    io_uring_cq_advance(&ring_, seen);
+
+    expire_timers();
+    run_deferred();
+    log_.flush();
+  }
+  io_uring_submit(&ring_);
+  log_.flush();
+}
+
+}  // namespace iocomp::engine

@@ -1,0 +1,152 @@
+#include "fs/file_root.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace iocomp::fs {
+namespace {
+
+FileError from_errno(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return FileError::not_found;
+    case EACCES:
+    case EPERM:
+    case EXDEV:
+    case ELOOP:
+      return FileError::forbidden;
+    case ENXIO:  // a socket, or a FIFO with no writer
+    case ENODEV:
+      return FileError::not_regular;
+    case EMFILE:
+    case ENFILE:
+      return FileError::too_many_files;
+    case ENAMETOOLONG:
+      return FileError::name_too_long;
+    default:
+      return FileError::io_error;
+  }
+}
+
+std::int64_t mtime_ns_of(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+std::string_view describe(FileError error) {
+  switch (error) {
+    case FileError::not_found:
+      return "not found";
+    case FileError::forbidden:
+      return "forbidden";
+    case FileError::not_regular:
+      return "not a regular file";
+    case FileError::too_many_files:
+      return "too many open files";
+    case FileError::name_too_long:
+      return "name too long";
+    case FileError::io_error:
+      return "I/O error";
+  }
+  return "error";
+}
+
+OpenFile& OpenFile::operator=(OpenFile&& other) noexcept {
+  if (this != &other) {
+    reset();
+    fd_ = other.fd_;
+    is_directory_ = other.is_directory_;
+    size_ = other.size_;
+    inode_ = other.inode_;
+    mtime_ns_ = other.mtime_ns_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+void OpenFile::reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+FileRoot::FileRoot(const std::string& directory) : path_(directory) {
+  root_fd_ = ::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd_ < 0) {
+    throw std::runtime_error(
+        fmt::format("cannot serve {}: {}", directory, std::strerror(errno)));
+  }
+}
+
+FileRoot::~FileRoot() {
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
+  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+  if (name.empty()) name = ".";
+  if (name.size() >= PATH_MAX) return FileError::name_too_long;
+  if (name.find('\0') != std::string_view::npos) return FileError::not_found;
+  char path[PATH_MAX];
+  std::memcpy(path, name.data(), name.size());
+  path[name.size()] = '\0';
+
+  open_how how{};
+  how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  int fd;
+  do {
+    fd = static_cast<int>(::syscall(SYS_openat2, root_fd_, path, &how, sizeof how));
+  } while (fd < 0 && errno == EAGAIN);
+  if (fd < 0) return from_errno(errno);
+
+  struct stat st{};
+  if (::fstat(fd, &st) < 0) {
+    const int err = errno;
+    ::close(fd);
+    return from_errno(err);
+  }
+  const bool is_dir = S_ISDIR(st.st_mode);
+  if (!is_dir && !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return FileError::not_regular;
+  }
+  return OpenFile(fd, is_dir, static_cast<std::uint64_t>(st.st_size), st.st_ino, mtime_ns_of(st));
+}
+
+std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(const OpenFile& directory) {
+  // A private descriptor: the directory stream takes ownership and closes it.
+  const int fd = ::openat(directory.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return from_errno(errno);
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    return from_errno(err);
+  }
+  std::vector<ListedEntry> entries;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st{};
+    if (::fstatat(fd, entry->d_name, &st, 0) < 0) continue;
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue;
+    entries.push_back({std::string(name), S_ISDIR(st.st_mode),
+                       static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec});
+  }
+  ::closedir(dir);
+  return entries;
+}
+
+}  // namespace iocomp::fs

@@ -1,0 +1,86 @@
+#pragma once
+// The only way into the file system: every name is resolved beneath the served root
+// (openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so "..", absolute names and symlinks
+// leaving the root are refused by the kernel, not by string checks.
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace iocomp::fs {
+
+enum class FileError {
+  not_found,       // ENOENT, ENOTDIR, empty name
+  forbidden,       // EACCES, EPERM, escapes the root (EXDEV), magic links / loops (ELOOP)
+  not_regular,     // a FIFO, socket or device node: never served
+  too_many_files,  // EMFILE / ENFILE
+  name_too_long,   // ENAMETOOLONG
+  io_error,        // anything else
+};
+
+std::string_view describe(FileError error);
+
+// An open file or directory; the fd is closed by the destructor.
+class OpenFile {
+ public:
+  OpenFile() = default;
+  OpenFile(int fd, bool is_directory, std::uint64_t size, std::uint64_t inode,
+           std::int64_t mtime_ns)
+      : fd_(fd), is_directory_(is_directory), size_(size), inode_(inode), mtime_ns_(mtime_ns) {}
+  OpenFile(OpenFile&& other) noexcept { *this = std::move(other); }
+  OpenFile& operator=(OpenFile&& other) noexcept;
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  ~OpenFile() { reset(); }
+
+  void reset();
+  bool is_open() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  bool is_directory() const { return is_directory_; }
+  std::uint64_t size() const { return size_; }
+  std::uint64_t inode() const { return inode_; }
+  std::int64_t mtime_ns() const { return mtime_ns_; }
+  std::time_t mtime() const { return static_cast<std::time_t>(mtime_ns_ / 1000000000); }
+
+ private:
+  int fd_ = -1;
+  bool is_directory_ = false;
+  std::uint64_t size_ = 0;
+  std::uint64_t inode_ = 0;
+  std::int64_t mtime_ns_ = 0;
+};
+
+struct ListedEntry {
+  std::string name;
+  bool is_directory = false;
+  std::uint64_t size = 0;
+  std::time_t modified = 0;
+};
+
+class FileRoot {
+ public:
+  // Opens the root directory; throws std::runtime_error when it cannot.
+  explicit FileRoot(const std::string& directory);
+  FileRoot(const FileRoot&) = delete;
+  FileRoot& operator=(const FileRoot&) = delete;
+  ~FileRoot();
+
+  // Opens a regular file or a directory beneath the root. Leading slashes are dropped, so
+  // "/etc/passwd" means "<root>/etc/passwd". Never blocks on FIFOs (O_NONBLOCK) and refuses
+  // anything that is not a regular file or a directory.
+  std::variant<OpenFile, FileError> open(std::string_view name) const;
+
+  // Lists an open directory (entries that cannot be stat'ed or are not regular files or
+  // directories are skipped; "." and ".." are not listed).
+  static std::variant<std::vector<ListedEntry>, FileError> list(const OpenFile& directory);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  int root_fd_ = -1;
+  std::string path_;
+};
+
+}  // namespace iocomp::fs

@@ -1,0 +1,73 @@
+// iocomp: a file download server on io_uring. See README.md.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "server/server.hpp"
+#include "server/server_config.hpp"
+
+int main(int argc, char** argv) {
+  iocomp::server::ServerConfig config;
+  CLI::App app{
+      "iocomp: serves the files under a directory over TCP, to `nc` (a file name per line) and\n"
+      "to HTTP/1.1 clients (curl, wget, browsers) on the same port."};
+  app.set_version_flag("--version", std::string("iocomp ") + IOCOMP_VERSION);
+  app.get_formatter()->column_width(34);
+
+  unsigned port = config.port;
+  app.add_option("port_arg", port, "Port to listen on, as in the article: iocomp 9000")
+      ->check(CLI::Range(0u, 65535u));
+  app.add_option("-p,--port", port, "TCP port (0 picks a free one)")
+      ->check(CLI::Range(0u, 65535u))
+      ->capture_default_str();
+  app.add_option("-r,--root", config.root, "Directory to serve")
+      ->check(CLI::ExistingDirectory)
+      ->capture_default_str();
+  app.add_option("-l,--listen", config.listen,
+                 "Address to listen on, IPv4 or IPv6 (default: all addresses)");
+  app.add_option("-t,--threads", config.threads, "Worker threads (default: one per CPU)");
+  app.add_flag("-q,--quiet", config.quiet, "Do not log per-connection events");
+  app.add_option("--max-line", config.max_line, "Line protocol: longest file name in bytes")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
+      ->capture_default_str();
+  app.add_option("--max-request-line", config.max_request_line,
+                 "HTTP: longest request line in bytes (414 past it)")
+      ->check(CLI::Range(std::size_t{64}, std::size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-header-size", config.max_header_bytes,
+                 "HTTP: largest request head in bytes (431 past it)")
+      ->check(CLI::Range(std::size_t{256}, std::size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-connections", config.max_connections,
+                 "Connections served at once; more are closed on accept")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}))
+      ->capture_default_str();
+  app.add_option("--drain-timeout", config.drain_timeout_s,
+                 "Seconds transfers may go on after SIGINT/SIGTERM")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--header-timeout", config.header_timeout_s,
+                 "Seconds a client has to send a complete request")
+      ->check(CLI::Range(0.01, 86400.0))
+      ->capture_default_str();
+  app.add_option("--idle-timeout", config.idle_timeout_s,
+                 "Seconds an idle keep-alive connection is kept")
+      ->check(CLI::Range(0.01, 86400.0))
+      ->capture_default_str();
+  app.add_option("--send-timeout", config.send_timeout_s,
+                 "Seconds a transfer may make no progress before it is aborted")
+      ->check(CLI::Range(0.01, 86400.0))
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  config.port = static_cast<std::uint16_t>(port);
+
+  try {
+    return iocomp::server::run_server(config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "iocomp: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,295 @@
+#include "server/http_responder.hpp"
+
+#include <ctime>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include "http/conditional.hpp"
+#include "http/directory_listing.hpp"
+#include "http/http_date.hpp"
+#include "http/percent_decode.hpp"
+#include "http/range.hpp"
+#include "http/status.hpp"
+
+#ifndef IOCOMP_VERSION
+#define IOCOMP_VERSION "dev"
+#endif
+
+namespace iocomp::server {
+namespace {
+
+constexpr std::string_view kHtmlType = "text/html; charset=utf-8";
+
+// The Date header changes once a second: format it once per second per thread.
+std::string_view current_http_date() {
+  thread_local std::time_t cached_second = -1;
+  thread_local char text[http::kHttpDateLength];
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    http::format_http_date(now, text);
+    cached_second = now;
+  }
+  return {text, sizeof text};
+}
+
+int status_for(fs::FileError error) {
+  switch (error) {
+    case fs::FileError::not_found:
+    case fs::FileError::name_too_long:
+      return 404;
+    case fs::FileError::forbidden:
+    case fs::FileError::not_regular:
+      return 403;
+    case fs::FileError::too_many_files:
+      return 503;
+    case fs::FileError::io_error:
+      return 500;
+  }
+  return 500;
+}
+
+void append_date_header(std::string& out, std::string_view name, std::time_t t) {
+  char text[http::kHttpDateLength];
+  http::format_http_date(t, text);
+  out.append(name).append(": ").append(text, sizeof text).append("\r\n");
+}
+
+// A complete response with a short HTML body (no body for HEAD).
+void error_response(int status, bool head_only, Response& out, std::string_view extra_headers = {}) {
+  const std::string body = http::error_body(status);
+  ResponsePart part;
+  append_common_head(part.bytes, status, out.close);
+  fmt::format_to(std::back_inserter(part.bytes), "Content-Type: {}\r\nContent-Length: {}\r\n",
+                 kHtmlType, body.size());
+  part.bytes.append(extra_headers);
+  part.bytes.append("\r\n");
+  if (!head_only) {
+    part.bytes.append(body);
+    out.body_bytes = body.size();
+  }
+  out.status = status;
+  out.parts.push_back(std::move(part));
+}
+
+}  // namespace
+
+void Response::clear() {
+  status = 200;
+  close = false;
+  parts.clear();
+  file.reset();
+  detail.clear();
+  body_bytes = 0;
+}
+
+void append_common_head(std::string& out, int status, bool close) {
+  fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\nServer: iocomp/" IOCOMP_VERSION
+                                          "\r\nDate: {}\r\n",
+                 status, http::reason_phrase(status), current_http_date());
+  if (close) out.append("Connection: close\r\n");
+}
+
+void HttpResponder::respond_error(int status, Response& out) {
+  out.clear();
+  out.close = true;
+  out.detail = fmt::format("bad request ({})", status);
+  error_response(status, false, out);
+}
+
+void HttpResponder::respond(const http::Request& request, bool keep_alive, Response& out) const {
+  out.clear();
+  out.close = !request.keep_alive || !keep_alive;
+  const bool head_only = request.method_kind == http::Method::head;
+  if (request.method_kind == http::Method::other) {
+    out.detail = fmt::format("method {} not allowed", request.method);
+    error_response(405, false, out, "Allow: GET, HEAD\r\n");
+    return;
+  }
+  auto decoded = http::decode_request_path(request.target);
+  if (const int* status = std::get_if<int>(&decoded)) {
+    out.detail = "malformed path";
+    error_response(*status, head_only, out);
+    return;
+  }
+  const auto& path = std::get<http::DecodedPath>(decoded);
+  auto opened = root_.open(path.relative);
+  if (const auto* error = std::get_if<fs::FileError>(&opened)) {
+    out.detail = fmt::format("/{}: {}", path.relative, fs::describe(*error));
+    error_response(status_for(*error), head_only, out);
+    return;
+  }
+  auto& file = std::get<fs::OpenFile>(opened);
+  if (file.is_directory()) {
+    respond_directory(request, path.relative, path.trailing_slash, std::move(file), out);
+  } else {
+    respond_file(request, path.relative, std::move(file), out);
+  }
+}
+
+void HttpResponder::respond_file(const http::Request& request, std::string_view relative,
+                                 fs::OpenFile file, Response& out) const {
+  const bool head_only = request.method_kind == http::Method::head;
+  const std::uint64_t size = file.size();
+  const std::string etag = http::make_etag(file.inode(), size, file.mtime_ns());
+  const http::Validators validators{etag, file.mtime()};
+  out.detail = fmt::format("/{}", relative);
+
+  const http::Precondition precondition = http::evaluate_preconditions(request, validators);
+  if (precondition == http::Precondition::failed) {
+    error_response(412, head_only, out);
+    return;
+  }
+
+  ResponsePart first;
+  std::string& h = first.bytes;
+  if (precondition == http::Precondition::not_modified) {
+    append_common_head(h, 304, out.close);
+    h.append("ETag: ").append(etag).append("\r\n");
+    append_date_header(h, "Last-Modified", validators.last_modified);
+    h.append("\r\n");
+    out.status = 304;
+    out.parts.push_back(std::move(first));
+    return;
+  }
+
+  http::RangeSet ranges;
+  if (!request.range.empty() && http::if_range_allows_partial(request.if_range, validators)) {
+    ranges = http::evaluate_range(request.range, size);
+  }
+  const std::string_view type = mime_.lookup(relative);
+
+  if (ranges.outcome == http::RangeOutcome::unsatisfiable) {
+    error_response(416, head_only, out, fmt::format("Content-Range: bytes */{}\r\n", size));
+    return;
+  }
+
+  const auto append_validators = [&] {
+    h.append("Accept-Ranges: bytes\r\nETag: ").append(etag).append("\r\n");
+    append_date_header(h, "Last-Modified", validators.last_modified);
+  };
+
+  if (ranges.outcome == http::RangeOutcome::full) {
+    append_common_head(h, 200, out.close);
+    fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n", type,
+                   size);
+    append_validators();
+    h.append("\r\n");
+    out.status = 200;
+    if (!head_only) {
+      first.file_length = size;
+      out.body_bytes = size;
+    }
+    out.parts.push_back(std::move(first));
+  } else if (ranges.ranges.size() == 1) {
+    const http::ByteRange& r = ranges.ranges.front();
+    append_common_head(h, 206, out.close);
+    fmt::format_to(std::back_inserter(h),
+                   "Content-Type: {}\r\nContent-Length: {}\r\nContent-Range: bytes {}-{}/{}\r\n",
+                   type, r.length(), r.first, r.last, size);
+    append_validators();
+    h.append("\r\n");
+    out.status = 206;
+    if (!head_only) {
+      first.file_offset = r.first;
+      first.file_length = r.length();
+      out.body_bytes = r.length();
+    }
+    out.parts.push_back(std::move(first));
+  } else {
+    // multipart/byteranges: a part header before each range, a closing delimiter at the end.
+    const std::string boundary = fmt::format("iocomp-{:016x}", file.inode() ^ file.mtime_ns());
+    std::vector<ResponsePart> body;
+    std::uint64_t length = 0;
+    for (std::size_t i = 0; i < ranges.ranges.size(); ++i) {
+      const http::ByteRange& r = ranges.ranges[i];
+      ResponsePart part;
+      part.bytes = fmt::format("{}--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
+                               i == 0 ? "" : "\r\n", boundary, type, r.first, r.last, size);
+      part.file_offset = r.first;
+      part.file_length = r.length();
+      length += part.bytes.size() + part.file_length;
+      body.push_back(std::move(part));
+    }
+    ResponsePart closing;
+    closing.bytes = fmt::format("\r\n--{}--\r\n", boundary);
+    length += closing.bytes.size();
+    body.push_back(std::move(closing));
+
+    append_common_head(h, 206, out.close);
+    fmt::format_to(std::back_inserter(h),
+                   "Content-Type: multipart/byteranges; boundary={}\r\nContent-Length: {}\r\n",
+                   boundary, length);
+    append_validators();
+    h.append("\r\n");
+    out.status = 206;
+    out.parts.push_back(std::move(first));
+    if (!head_only) {
+      out.body_bytes = length;
+      // The first body part's bytes travel with the response head.
+      out.parts.front().bytes.append(body.front().bytes);
+      out.parts.front().file_offset = body.front().file_offset;
+      out.parts.front().file_length = body.front().file_length;
+      for (std::size_t i = 1; i < body.size(); ++i) out.parts.push_back(std::move(body[i]));
+    }
+  }
+  out.file = std::move(file);
+}
+
+void HttpResponder::respond_directory(const http::Request& request, std::string_view relative,
+                                      bool trailing_slash, fs::OpenFile dir,
+                                      Response& out) const {
+  const bool head_only = request.method_kind == http::Method::head;
+  std::string url_path = "/";
+  std::string location = "/";
+  if (!relative.empty()) {
+    std::size_t start = 0;
+    while (start <= relative.size()) {
+      std::size_t end = relative.find('/', start);
+      if (end == std::string_view::npos) end = relative.size();
+      location.append(http::percent_encode_segment(relative.substr(start, end - start)))
+          .append("/");
+      start = end + 1;
+    }
+    url_path.append(relative).append("/");
+  }
+  if (!trailing_slash && !relative.empty()) {
+    out.detail = fmt::format("redirect to {}", location);
+    error_response(301, head_only, out, fmt::format("Location: {}\r\n", location));
+    return;
+  }
+
+  std::string index_name(relative);
+  if (!index_name.empty()) index_name.push_back('/');
+  index_name.append("index.html");
+  auto index = root_.open(index_name);
+  if (auto* file = std::get_if<fs::OpenFile>(&index); file != nullptr && !file->is_directory()) {
+    respond_file(request, index_name, std::move(*file), out);
+    return;
+  }
+
+  auto listed = fs::FileRoot::list(dir);
+  if (const auto* error = std::get_if<fs::FileError>(&listed)) {
+    out.detail = fmt::format("{}: {}", url_path, fs::describe(*error));
+    error_response(status_for(*error), head_only, out);
+    return;
+  }
+  std::vector<http::DirectoryEntry> entries;
+  for (auto& e : std::get<std::vector<fs::ListedEntry>>(listed)) {
+    entries.push_back({std::move(e.name), e.is_directory, e.size, e.modified});
+  }
+  const std::string body = http::render_directory_listing(url_path, std::move(entries));
+  ResponsePart part;
+  append_common_head(part.bytes, 200, out.close);
+  fmt::format_to(std::back_inserter(part.bytes), "Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                 kHtmlType, body.size());
+  if (!head_only) {
+    part.bytes.append(body);
+    out.body_bytes = body.size();
+  }
+  out.status = 200;
+  out.detail = url_path;
+  out.parts.push_back(std::move(part));
+}
+
+}  // namespace iocomp::server

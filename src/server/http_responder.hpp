@@ -1,0 +1,57 @@
+#pragma once
+// Turns one parsed HTTP request into a response: status line, headers and the body as bytes or
+// as ranges of an open file. Touches the file system only through fs::FileRoot; knows nothing
+// of sockets or of the engine.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fs/file_root.hpp"
+#include "http/mime_types.hpp"
+#include "http/request_parser.hpp"
+
+namespace iocomp::server {
+
+// One piece of a response: bytes, then optionally a range of `Response::file`.
+struct ResponsePart {
+  std::string bytes;
+  std::uint64_t file_offset = 0;
+  std::uint64_t file_length = 0;
+};
+
+struct Response {
+  int status = 200;
+  bool close = false;          // send "Connection: close" and close after the response
+  std::vector<ResponsePart> parts;
+  fs::OpenFile file;           // open while the parts are being sent
+  std::string detail;          // for the log: the file name or the reason of an error
+  std::uint64_t body_bytes = 0;
+
+  void clear();
+};
+
+class HttpResponder {
+ public:
+  HttpResponder(const fs::FileRoot& root, const http::MimeTypes& mime) : root_(root), mime_(mime) {}
+
+  // Builds the response to `request`. `keep_alive` is what the connection can still offer
+  // (false when draining).
+  void respond(const http::Request& request, bool keep_alive, Response& out) const;
+
+  // A response for a request that could not be parsed (400, 414, 431, 501, 505): always closes.
+  static void respond_error(int status, Response& out);
+
+ private:
+  void respond_file(const http::Request& request, std::string_view relative, fs::OpenFile file,
+                    Response& out) const;
+  void respond_directory(const http::Request& request, std::string_view relative,
+                         bool trailing_slash, fs::OpenFile dir, Response& out) const;
+
+  const fs::FileRoot& root_;
+  const http::MimeTypes& mime_;
+};
+
+// Status line, Date, Server and Connection; the caller adds the rest and the blank line.
+void append_common_head(std::string& out, int status, bool close);
+
+}  // namespace iocomp::server

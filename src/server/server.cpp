@@ -1,0 +1,151 @@
+#include "server/server.hpp"
+
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <climits>
+#include <csignal>
+#include <cstdlib>
+#include <latch>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engine/acceptor.hpp"
+#include "engine/listener.hpp"
+#include "engine/uring_worker.hpp"
+#include "fs/file_root.hpp"
+#include "http/mime_types.hpp"
+#include "log/event_log.hpp"
+#include "log/log_sink.hpp"
+#include "server/session.hpp"
+
+namespace iocomp::server {
+namespace {
+
+int to_ms(double seconds) { return static_cast<int>(seconds * 1000.0 + 0.5); }
+
+// Each connection is one descriptor and each open file another: use all the process may have.
+void raise_fd_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+std::string absolute_path(const std::string& path) {
+  char resolved[PATH_MAX];
+  if (::realpath(path.c_str(), resolved) != nullptr) return resolved;
+  return path;
+}
+
+struct FdGuard {
+  int fd;
+  ~FdGuard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+unsigned default_thread_count() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<unsigned>(n);
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? hw : 1;
+}
+
+int run_server(const ServerConfig& config) {
+  // Signals arrive through a signalfd read by the acceptor's ring; no thread takes them
+  // asynchronously. SIGPIPE is ignored: a client that vanishes mid-send is an EPIPE, not a death.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+
+  const fs::FileRoot root(config.root);
+  const http::MimeTypes mime = http::MimeTypes::load_file();
+  const engine::BoundListener listener =
+      engine::open_listener({config.listen, config.port, 4096});
+  FdGuard listen_guard{listener.fd};
+  FdGuard signal_guard{::signalfd(-1, &signals, SFD_CLOEXEC)};
+  FdGuard done_guard{::eventfd(0, EFD_CLOEXEC)};
+  if (signal_guard.fd < 0 || done_guard.fd < 0) throw std::runtime_error("signalfd/eventfd failed");
+
+  log::LogSink sink(STDOUT_FILENO);
+  const SessionContext context{
+      config, root, mime,
+      http::ParserLimits{config.max_request_line, config.max_header_bytes, 100}};
+
+  engine::WorkerConfig worker_config;
+  worker_config.header_timeout_ms = to_ms(config.header_timeout_s);
+  worker_config.idle_timeout_ms = to_ms(config.idle_timeout_s);
+  worker_config.send_timeout_ms = to_ms(config.send_timeout_s);
+  worker_config.drain_timeout_ms = to_ms(config.drain_timeout_s);
+  const unsigned thread_count = config.threads > 0 ? config.threads : default_thread_count();
+
+  const engine::SessionFactory factory = [&context](engine::Channel& channel,
+                                                    log::EventLog& log) {
+    return std::make_unique<Session>(channel, log, context);
+  };
+  std::vector<std::unique_ptr<engine::UringWorker>> workers;
+  std::vector<engine::UringWorker*> worker_pointers;
+  for (unsigned i = 0; i < thread_count; ++i) {
+    workers.push_back(std::make_unique<engine::UringWorker>(static_cast<int>(i), worker_config,
+                                                            factory,
+                                                            config.quiet ? nullptr : &sink));
+    worker_pointers.push_back(workers.back().get());
+  }
+  engine::Acceptor acceptor(listener.fd, signal_guard.fd, done_guard.fd, worker_pointers,
+                            engine::AcceptorConfig{config.max_connections, 100}, &sink);
+
+  std::latch ready(thread_count);
+  std::vector<std::thread> threads;
+  const int done_fd = done_guard.fd;
+  for (auto& worker : workers) {
+    threads.emplace_back([&ready, &worker, done_fd] {
+      worker->enable();
+      ready.count_down();
+      worker->run();
+      const std::uint64_t one = 1;
+      [[maybe_unused]] const ssize_t n = ::write(done_fd, &one, sizeof one);
+    });
+  }
+  ready.wait();
+
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  char stamp[log::kTimestampLength];
+  log::format_timestamp(now, stamp);
+  sink.write_now(fmt::format("{} iocomp {} serving {} on {} (port {}) with {} worker{}\n",
+                             std::string_view(stamp, sizeof stamp), IOCOMP_VERSION,
+                             absolute_path(config.root), listener.display, listener.port,
+                             thread_count, thread_count == 1 ? "" : "s"));
+
+  acceptor.run();
+  for (auto& t : threads) t.join();
+  workers.clear();
+
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  log::format_timestamp(now, stamp);
+  const std::uint64_t dropped = sink.dropped_bytes();
+  sink.write_now(fmt::format("{} - stopped{}\n", std::string_view(stamp, sizeof stamp),
+                             dropped > 0 ? fmt::format(" ({} log bytes dropped)", dropped) : ""));
+  return 0;
+}
+
+}  // namespace iocomp::server

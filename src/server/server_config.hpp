@@ -1,0 +1,27 @@
+#pragma once
+// Everything the command line can set, with the defaults.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace iocomp::server {
+
+struct ServerConfig {
+  std::string root = ".";
+  std::string listen;  // "" = all addresses
+  std::uint16_t port = 8182;
+  unsigned threads = 0;  // 0 = one per CPU
+  bool quiet = false;
+
+  std::size_t max_line = 1024;          // line protocol: longest file name
+  std::size_t max_request_line = 8192;  // HTTP: request line, else 414
+  std::size_t max_header_bytes = 16384;  // HTTP: whole request head, else 431
+  std::size_t max_connections = 20000;
+
+  double drain_timeout_s = 3.0;
+  double header_timeout_s = 10.0;
+  double idle_timeout_s = 60.0;
+  double send_timeout_s = 60.0;
+};
+
+}  // namespace iocomp::server

@@ -1,0 +1,196 @@
+#include "server/session.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <variant>
+
+#include "protocol/line_parser.hpp"
+
+namespace iocomp::server {
+namespace {
+
+std::string_view describe_error(int error) {
+  if (error == engine::kFileShrank) return "file shrank during the transfer";
+  if (error == -ETIMEDOUT) return "send timeout: the client stopped reading";
+  return std::strerror(-error);
+}
+
+}  // namespace
+
+Session::Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context)
+    : channel_(channel),
+      log_(log),
+      context_(context),
+      responder_(context.root, context.mime) {}
+
+Session::~Session() { log_.event(channel_.peer(), "closed after {} requests", requests_); }
+
+void Session::on_open() {
+  log_.event(channel_.peer(), "accepted");
+  channel_.set_timer(engine::TimerKind::header);
+  channel_.receive();
+}
+
+void Session::on_receive(std::string_view bytes) {
+  if (body_to_discard_ > 0) {
+    const std::size_t skip = bytes.size() < body_to_discard_ ? bytes.size() : body_to_discard_;
+    body_to_discard_ -= skip;
+    bytes.remove_prefix(skip);
+  }
+  input_.append(bytes);
+  process();
+}
+
+void Session::process() {
+  const ServerConfig& config = context_.config;
+  while (!sending_ && !closing_ && !input_.empty() && body_to_discard_ == 0) {
+    if (protocol_ == protocol::Protocol::undecided) {
+      protocol_ = protocol::sniff_protocol(input_, config.max_request_line);
+      if (protocol_ == protocol::Protocol::undecided) break;
+    }
+    const std::size_t used = protocol_ == protocol::Protocol::line ? handle_line(input_)
+                                                                    : handle_http(input_);
+    if (used == 0) break;
+    input_.erase(0, used);
+    if (body_to_discard_ > 0) {
+      const std::size_t skip = input_.size() < body_to_discard_ ? input_.size() : body_to_discard_;
+      body_to_discard_ -= skip;
+      input_.erase(0, skip);
+    }
+  }
+  if (sending_ || closing_) return;
+  if (channel_.draining() && input_.empty()) {
+    close("server shutting down");
+    return;
+  }
+  channel_.set_timer(input_.empty() && requests_ > 0 ? engine::TimerKind::idle
+                                                     : engine::TimerKind::header);
+  channel_.receive();
+}
+
+std::size_t Session::handle_line(std::string_view input) {
+  const protocol::LineResult line = protocol::parse_line(input, context_.config.max_line);
+  if (line.status == protocol::LineStatus::need_more) return 0;
+  ++requests_;
+  response_.clear();
+  if (line.status == protocol::LineStatus::too_long) {
+    log_.event(channel_.peer(), "error: name longer than {} bytes", context_.config.max_line);
+    response_.close = true;
+    response_.detail = "(line too long)";
+    response_.parts.push_back({std::string(protocol::kTransmitError), 0, 0});
+    start_response();
+    return input.size();
+  }
+  log_.event(channel_.peer(), "request {}", line.name);
+  response_.detail.assign(line.name);
+  auto opened = context_.root.open(line.name);
+  if (auto* file = std::get_if<fs::OpenFile>(&opened); file != nullptr && !file->is_directory()) {
+    response_.body_bytes = file->size();
+    response_.parts.push_back({std::string(), 0, file->size()});
+    response_.file = std::move(*file);
+  } else {
+    const std::string_view why = file != nullptr ? std::string_view("is a directory")
+                                                 : fs::describe(std::get<fs::FileError>(opened));
+    log_.event(channel_.peer(), "error: {}: {}", line.name, why);
+    response_.status = 404;
+    response_.parts.push_back({std::string(protocol::kTransmitError), 0, 0});
+  }
+  start_response();
+  return line.consumed;
+}
+
+std::size_t Session::handle_http(std::string_view input) {
+  http::Request request;
+  const http::ParseResult parsed = http::parse_request(input, context_.http_limits, request);
+  if (parsed.status == http::ParseStatus::need_more) return 0;
+  ++requests_;
+  if (parsed.status == http::ParseStatus::error) {
+    log_.event(channel_.peer(), "error: malformed HTTP request ({})", parsed.error_status);
+    HttpResponder::respond_error(parsed.error_status, response_);
+    start_response();
+    return input.size();
+  }
+  log_.event(channel_.peer(), "request {} {}", request.method, request.target);
+  responder_.respond(request, !channel_.draining(), response_);
+  if (!request.transfer_encoding.empty()) {
+    response_.close = true;  // a chunked body we will not decode: answer, then close
+  } else if (request.content_length) {
+    body_to_discard_ = *request.content_length;
+  }
+  start_response();
+  return parsed.consumed;
+}
+
+void Session::start_response() {
+  sending_ = true;
+  part_index_ = 0;
+  response_bytes_ = 0;
+  started_ = std::chrono::steady_clock::now();
+  send_part();
+}
+
+void Session::send_part() {
+  const ResponsePart& part = response_.parts[part_index_];
+  engine::FileRange range;
+  if (part.file_length > 0) range = {response_.file.fd(), part.file_offset, part.file_length};
+  channel_.send(part.bytes, range);
+}
+
+void Session::on_sent(int error, std::uint64_t bytes) {
+  response_bytes_ += bytes;
+  if (error == 0 && ++part_index_ < response_.parts.size()) {
+    send_part();
+    return;
+  }
+  sending_ = false;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started_)
+                      .count();
+  if (error != 0) {
+    log_.event(channel_.peer(), "error: transfer of {} aborted after {} bytes: {}",
+               response_.detail, response_bytes_, describe_error(error));
+    response_.clear();
+    close("transfer aborted");
+    return;
+  }
+  if (protocol_ == protocol::Protocol::http) {
+    log_.event(channel_.peer(), "transfer finished: {} {}, {} bytes in {} ms", response_.status,
+               response_.detail, response_bytes_, ms);
+  } else {
+    log_.event(channel_.peer(), "transfer finished: {}, {} bytes in {} ms", response_.detail,
+               response_bytes_, ms);
+  }
+  const bool close_now = response_.close;
+  response_.clear();
+  if (close_now) {
+    close("response requires close");
+    return;
+  }
+  process();
+}
+
+void Session::on_receive_end(int error) {
+  if (error == 0) {
+    close("client closed");
+  } else {
+    log_.event(channel_.peer(), "error: receive failed: {}", std::strerror(-error));
+    close("receive failed");
+  }
+}
+
+void Session::on_timeout(engine::TimerKind kind) {
+  log_.event(channel_.peer(), "error: {} timeout",
+             kind == engine::TimerKind::header ? "request header" : "keep-alive idle");
+  close("timeout");
+}
+
+void Session::on_drain() {
+  if (!sending_) close("server shutting down");
+}
+
+void Session::close(std::string_view) {
+  closing_ = true;
+  channel_.close();
+}
+
+}  // namespace iocomp::server

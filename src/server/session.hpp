@@ -1,0 +1,69 @@
+#pragma once
+// A connection's protocol state machine: the one place where the engine (bytes in, sends out,
+// timers) meets the protocols (line protocol, HTTP/1.1). The first line decides the protocol.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/channel.hpp"
+#include "fs/file_root.hpp"
+#include "http/mime_types.hpp"
+#include "http/request_parser.hpp"
+#include "log/event_log.hpp"
+#include "protocol/protocol_sniffer.hpp"
+#include "server/http_responder.hpp"
+#include "server/server_config.hpp"
+
+namespace iocomp::server {
+
+// Shared, read-only after start-up: one per server, used by every session on every worker.
+struct SessionContext {
+  const ServerConfig& config;
+  const fs::FileRoot& root;
+  const http::MimeTypes& mime;
+  http::ParserLimits http_limits;
+};
+
+class Session final : public engine::SessionHandler {
+ public:
+  Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context);
+  ~Session() override;
+
+  void on_open() override;
+  void on_receive(std::string_view bytes) override;
+  void on_receive_end(int error) override;
+  void on_sent(int error, std::uint64_t bytes) override;
+  void on_timeout(engine::TimerKind kind) override;
+  void on_drain() override;
+
+ private:
+  // Handles complete requests at the front of input_ until one starts a send or more bytes are
+  // needed; then asks for input or closes.
+  void process();
+  // Each returns the bytes consumed from `input`, 0 when it needs more.
+  std::size_t handle_line(std::string_view input);
+  std::size_t handle_http(std::string_view input);
+  void start_response();
+  void send_part();
+  void close(std::string_view reason);
+
+  engine::Channel& channel_;
+  log::EventLog& log_;
+  const SessionContext& context_;
+  const HttpResponder responder_;
+
+  protocol::Protocol protocol_ = protocol::Protocol::undecided;
+  std::string input_;
+  std::uint64_t body_to_discard_ = 0;  // request body bytes still to skip (HTTP)
+  bool sending_ = false;
+  bool closing_ = false;
+  std::uint64_t requests_ = 0;
+
+  Response response_;
+  std::size_t part_index_ = 0;
+  std::uint64_t response_bytes_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace iocomp::server

@@ -1,0 +1,49 @@
+#include "protocol/protocol_sniffer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace iocomp::protocol {
+namespace {
+
+constexpr std::size_t kLimit = 8192;
+
+TEST(ProtocolSniffer, RequestLinesAreHttp) {
+  EXPECT_EQ(sniff_protocol("GET / HTTP/1.1\r\n", kLimit), Protocol::http);
+  EXPECT_EQ(sniff_protocol("HEAD /a%20b HTTP/1.0\n", kLimit), Protocol::http);
+  EXPECT_EQ(sniff_protocol("POST /x HTTP/1.1\r\nHost: a\r\n\r\n", kLimit), Protocol::http);
+  // Other versions are still HTTP: the parser answers 505.
+  EXPECT_EQ(sniff_protocol("GET / HTTP/2.0\r\n", kLimit), Protocol::http);
+}
+
+TEST(ProtocolSniffer, FileNamesAreLines) {
+  EXPECT_EQ(sniff_protocol("file.txt\n", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("GET\n", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("GET /x\n", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("GET /x FTP/1.0\n", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("README\r\n", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("get / HTTP/1.1\n", kLimit), Protocol::line);
+}
+
+TEST(ProtocolSniffer, DecidesEarlyWhenTheShapeIsImpossible) {
+  EXPECT_EQ(sniff_protocol("file", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("dir/x", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("GET  ", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("GET /x HTTX", kLimit), Protocol::line);
+}
+
+TEST(ProtocolSniffer, WaitsWhileARequestLineIsStillPossible) {
+  const std::string line = "GET /index.html HTTP/1.1\r\n";
+  for (std::size_t n = 1; n < line.size() - 1; ++n) {
+    EXPECT_EQ(sniff_protocol(line.substr(0, n), kLimit), Protocol::undecided) << n;
+  }
+  EXPECT_EQ(sniff_protocol(line, kLimit), Protocol::http);
+}
+
+TEST(ProtocolSniffer, NoLineEndWithinTheLimitIsALine) {
+  EXPECT_EQ(sniff_protocol("GET /" + std::string(100, 'a'), 50), Protocol::line);
+}
+
+}  // namespace
+}  // namespace iocomp::protocol
