@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages iocomp needs that are missing. Usage: install-deps.sh [build|test|bench]
+#   build: compiler, CMake, liburing, CLI11, fmt          (enough to build and serve)
+#   test:  build + GoogleTest, clang/libFuzzer, nc, curl, wget, aria2, python3, media-types
+#   bench: test + nginx, lighttpd, wrk
+set -euo pipefail
+profile=${1:-build}
+packages=(build-essential cmake pkg-config liburing-dev libcli11-dev libfmt-dev media-types)
+if [[ $profile == test || $profile == bench ]]; then
+  packages+=(libgtest-dev clang libclang-rt-14-dev netcat-openbsd curl wget aria2 python3 procps
+             iproute2)
+fi
+if [[ $profile == bench ]]; then
+  packages+=(nginx-light lighttpd wrk gnuplot-nox)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi

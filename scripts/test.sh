@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit and integration tests on the Release build, the same again
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer harness for a bounded
+# time. Set IOCOMP_FUZZ_SECONDS to change the fuzzing time per harness (default 30).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+"$repo/scripts/install-deps.sh" test
+jobs=$(nproc)
+fuzz_seconds=${IOCOMP_FUZZ_SECONDS:-30}
+status=0
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "Release build and tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 900) || status=1
+
+step "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_SANITIZE=address,undefined \
+  >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 IOCOMP_SLOW_BUILD=1 \
+   ctest --output-on-failure -j"$jobs" --timeout 900) || status=1
+
+step "Fuzzing (${fuzz_seconds}s per harness)"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_FUZZ=ON \
+  -DIOCOMP_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzzers
+for harness in build-fuzz/fuzz/*_fuzz; do
+  name=$(basename "$harness" _fuzz)
+  corpus=$(mktemp -d)
+  cp -r "fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
+  if "$harness" -max_total_time="$fuzz_seconds" -print_final_stats=1 -close_fd_mask=3 \
+       "$corpus" >"build-fuzz/$name.log" 2>&1; then
+    echo "fuzz $name: $(grep -o 'stat::number_of_executed_units: [0-9]*' "build-fuzz/$name.log")"
+  else
+    echo "fuzz $name: FAILED"; tail -40 "build-fuzz/$name.log"; status=1
+  fi
+  rm -rf "$corpus"
+done
+
+step "Result"
+if ((status == 0)); then echo "all test stages passed"; else echo "some test stage FAILED"; fi
+exit $status

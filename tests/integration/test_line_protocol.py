@@ -1,0 +1,293 @@
+"""The article's protocol over real sockets: names in, files (or the error line) out."""
+import concurrent.futures
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import (BINARY, SLOW, TRANSMIT_ERROR, Server, TempRoot, connect, make_file,  # noqa: E402
+                     nc, nc_to_file, recv_exactly, recv_until_closed, sha256_file)
+
+
+class LineProtocolTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TempRoot()
+        cls.root = os.path.join(cls.tmp.__enter__(), "root")
+        os.makedirs(os.path.join(cls.root, "sub dir"))
+        cls.small = make_file(os.path.join(cls.root, "small.txt"), 1000, seed=1)
+        cls.kb100 = make_file(os.path.join(cls.root, "100k.bin"), 100 * 1024, seed=2)
+        cls.mb20 = make_file(os.path.join(cls.root, "20m.bin"), 20 << 20, seed=3)
+        cls.mb100 = make_file(os.path.join(cls.root, "100m.bin"), 100 << 20, seed=4)
+        make_file(os.path.join(cls.root, "sub dir", "with space.txt"), 333, seed=5)
+        make_file(os.path.join(cls.root, "..dots"), 10, seed=6)
+        with open(os.path.join(cls.root, "empty"), "wb"):
+            pass
+        outside = os.path.join(os.path.dirname(cls.root), "outside")
+        os.makedirs(outside)
+        with open(os.path.join(outside, "secret"), "wb") as f:
+            f.write(b"SECRET")
+        os.symlink("../outside/secret", os.path.join(cls.root, "escape"))
+        os.symlink("small.txt", os.path.join(cls.root, "alias"))
+        cls.server = Server(cls.root)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+        cls.tmp.__exit__(None, None, None)
+
+    def read(self, name):
+        with open(os.path.join(self.root, name), "rb") as f:
+            return f.read()
+
+    def test_small_file_byte_exact(self):
+        self.assertEqual(nc(self.server.port, b"small.txt\n"), self.read("small.txt"))
+
+    def test_crlf_line_end(self):
+        self.assertEqual(nc(self.server.port, b"small.txt\r\n"), self.read("small.txt"))
+
+    def test_100mb_file_sha256(self):
+        with TempRoot() as out:
+            path = os.path.join(out, "download")
+            nc_to_file(self.server.port, b"100m.bin\n", path)
+            self.assertEqual(sha256_file(path), self.mb100)
+
+    def test_missing_file_gets_error_and_connection_stays_open(self):
+        data = nc(self.server.port, b"nope.txt\nsmall.txt\n")
+        self.assertEqual(data, TRANSMIT_ERROR + self.read("small.txt"))
+
+    def test_pipelined_names_in_one_packet(self):
+        s = connect(self.server.port)
+        s.sendall(b"small.txt\nnope\n100k.bin\r\nempty\nsmall.txt\n")
+        s.shutdown(socket.SHUT_WR)
+        data = recv_until_closed(s)
+        s.close()
+        expected = (self.read("small.txt") + TRANSMIT_ERROR + self.read("100k.bin") +
+                    self.read("small.txt"))
+        self.assertEqual(data, expected)
+
+    def test_name_split_across_packets(self):
+        s = connect(self.server.port)
+        for piece in (b"sm", b"all", b".t", b"xt\r", b"\n"):
+            s.sendall(piece)
+            time.sleep(0.05)
+        self.assertEqual(recv_exactly(s, 1000), self.read("small.txt"))
+        s.sendall(b"small.txt\n")
+        self.assertEqual(recv_exactly(s, 1000), self.read("small.txt"))
+        s.close()
+
+    def test_names_with_spaces_and_subdirectories(self):
+        self.assertEqual(nc(self.server.port, b"sub dir/with space.txt\n"),
+                         self.read("sub dir/with space.txt"))
+
+    def test_symlink_inside_root_works(self):
+        self.assertEqual(nc(self.server.port, b"alias\n"), self.read("small.txt"))
+
+    def test_dotdot_prefix_in_a_real_name_is_fine(self):
+        self.assertEqual(nc(self.server.port, b"..dots\n"), self.read("..dots"))
+
+    def test_traversal_attempts_are_refused(self):
+        for name in (b"../outside/secret", b"sub dir/../../outside/secret", b"..",
+                     b"escape", b"/etc/passwd", b"/../outside/secret", b"sub dir",
+                     b"", b"./", b"/proc/self/root/etc/passwd", b"small.txt\x00x"):
+            with self.subTest(name=name):
+                data = nc(self.server.port, name + b"\n")
+                self.assertEqual(data, TRANSMIT_ERROR)
+                self.assertNotIn(b"SECRET", data)
+
+    def test_absolute_name_is_looked_up_under_root(self):
+        self.assertEqual(nc(self.server.port, b"/small.txt\n"), self.read("small.txt"))
+
+    def test_overlong_line_gets_error_then_close(self):
+        s = connect(self.server.port)
+        s.sendall(b"x" * 2000 + b"\nsmall.txt\n")
+        data = recv_until_closed(s)
+        s.close()
+        self.assertEqual(data, TRANSMIT_ERROR)
+
+    def test_line_at_limit_is_served_as_a_name(self):
+        data = nc(self.server.port, b"a" * 1024 + b"\n")
+        self.assertEqual(data, TRANSMIT_ERROR)  # answered (no such file), not cut off
+        s = connect(self.server.port)
+        s.sendall(b"a" * 1024 + b"\r\nsmall.txt\n")
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_closed(s), TRANSMIT_ERROR + self.read("small.txt"))
+        s.close()
+
+    def test_six_concurrent_20mb_downloads(self):
+        """The article's own test: six nc clients at once."""
+        with TempRoot() as out:
+            paths = [os.path.join(out, f"d{i}") for i in range(6)]
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                list(pool.map(lambda p: nc_to_file(self.server.port, b"20m.bin\n", p), paths))
+            for p in paths:
+                self.assertEqual(sha256_file(p), self.mb20)
+
+    def test_200_concurrent_clients(self):
+        expected = self.read("100k.bin")
+
+        def one(_):
+            s = connect(self.server.port, timeout=30)
+            s.sendall(b"100k.bin\n")
+            data = recv_exactly(s, len(expected))
+            s.close()
+            return data == expected
+
+        start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(200) as pool:
+            results = list(pool.map(one, range(200)))
+        elapsed = time.monotonic() - start
+        self.assertTrue(all(results), f"{results.count(False)} of 200 downloads differ")
+        print(f"\n200 concurrent 100 KiB downloads: {elapsed * 1000:.0f} ms, "
+              f"server RSS {self.server.rss_kib()} KiB", file=sys.stderr)
+
+    def test_client_disconnecting_mid_transfer_does_not_hurt_the_server(self):
+        for _ in range(10):
+            s = connect(self.server.port)
+            s.sendall(b"100m.bin\n")
+            recv_exactly(s, 100000)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()  # RST with most of the file unsent
+        self.assertTrue(self.server.alive())
+        self.assertEqual(nc(self.server.port, b"small.txt\n"), self.read("small.txt"))
+        self.assertTrue(self.server.wait_for_log(r"aborted after \d+ bytes"))
+
+    def test_events_are_logged_with_client_address(self):
+        s = connect(self.server.port)
+        port = s.getsockname()[1]
+        s.sendall(b"small.txt\nnope\n")
+        s.shutdown(socket.SHUT_WR)
+        recv_until_closed(s)
+        s.close()
+        peer = rf"127\.0\.0\.1:{port}"
+        for event in (r"accepted", r"request small\.txt", r"transfer finished: small\.txt, 1000 bytes",
+                      r"error: nope", r"closed"):
+            self.assertTrue(self.server.wait_for_log(peer + " " + event), event)
+
+
+class LifecycleTest(unittest.TestCase):
+    def test_sigint_exits_zero_quickly_when_idle(self):
+        with TempRoot() as root, Server(root) as server:
+            idle = connect(server.port)  # an idle client must not hold up shutdown
+            code, elapsed = server.stop(signal.SIGINT)
+            idle.close()
+            self.assertEqual(code, 0)
+            self.assertLess(elapsed, 3.0 * SLOW)
+            self.assertIn("stopped", server.log())
+
+    def test_sigterm_exits_zero(self):
+        with TempRoot() as root, Server(root) as server:
+            code, _ = server.stop(signal.SIGTERM)
+            self.assertEqual(code, 0)
+
+    def test_transfer_in_flight_finishes_during_drain(self):
+        with TempRoot() as root:
+            digest = make_file(os.path.join(root, "f.bin"), 30 << 20, seed=9)
+            with Server(root) as server:
+                s = connect(server.port)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                s.sendall(b"f.bin\n")
+                first = recv_exactly(s, 1 << 20)
+                server.proc.send_signal(signal.SIGINT)
+                rest = recv_until_closed(s)  # the server finishes the file, then closes
+                s.close()
+                code = server.proc.wait(timeout=10 * SLOW)
+                self.assertEqual(code, 0)
+                self.assertEqual(hashlib.sha256(first + rest).hexdigest(), digest)
+
+    def test_stalled_transfer_is_cut_at_the_drain_timeout(self):
+        with TempRoot() as root:
+            make_file(os.path.join(root, "f.bin"), 50 << 20, seed=9)
+            with Server(root, "--drain-timeout", "0.5") as server:
+                s = connect(server.port)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.sendall(b"f.bin\n")
+                recv_exactly(s, 4096)  # then stop reading
+                code, elapsed = server.stop(signal.SIGINT)
+                s.close()
+                self.assertEqual(code, 0)
+                self.assertGreaterEqual(elapsed, 0.4)
+                self.assertLess(elapsed, 3.0 * SLOW)
+
+    def test_second_signal_exits_at_once(self):
+        with TempRoot() as root:
+            make_file(os.path.join(root, "f.bin"), 50 << 20, seed=9)
+            with Server(root, "--drain-timeout", "60") as server:
+                s = connect(server.port)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.sendall(b"f.bin\n")
+                recv_exactly(s, 4096)
+                server.proc.send_signal(signal.SIGINT)
+                self.assertTrue(server.wait_for_log("received SIGINT"))
+                start = time.monotonic()
+                server.proc.send_signal(signal.SIGINT)
+                code = server.proc.wait(timeout=5 * SLOW)
+                s.close()
+                self.assertEqual(code, 128 + signal.SIGINT)
+                self.assertLess(time.monotonic() - start, 2.0 * SLOW)
+
+    def test_positional_port_argument(self):
+        with TempRoot() as root:
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+            probe.close()
+            proc = subprocess.Popen([BINARY, str(port), "--root", root, "--listen", "127.0.0.1"],
+                                    stdout=subprocess.PIPE)
+            try:
+                first = proc.stdout.readline().decode()
+                self.assertIn(f"(port {port})", first)
+                self.assertEqual(nc(port, b"nope\n"), TRANSMIT_ERROR)
+            finally:
+                proc.send_signal(signal.SIGINT)
+                self.assertEqual(proc.wait(timeout=10), 0)
+                proc.stdout.close()
+
+    def test_port_in_use_is_a_clear_error(self):
+        with TempRoot() as root, Server(root) as server:
+            out = subprocess.run([BINARY, "--root", root, "--port", str(server.port),
+                                  "--listen", "127.0.0.1"], capture_output=True, timeout=10)
+            self.assertEqual(out.returncode, 1)
+            self.assertIn(b"Address already in use", out.stderr)
+
+    def test_quiet_silences_events(self):
+        with TempRoot() as root:
+            make_file(os.path.join(root, "a"), 10)
+            with Server(root, "--quiet") as server:
+                self.assertEqual(len(nc(server.port, b"a\n")), 10)
+                server.stop()
+                self.assertNotIn("accepted", server.log())
+                self.assertIn("serving", server.log())
+
+    def test_ipv6_loopback(self):
+        if not socket.has_ipv6:
+            self.skipTest("no IPv6")
+        with TempRoot() as root:
+            make_file(os.path.join(root, "a"), 10)
+            try:
+                server = Server(root, listen="::1")
+            except RuntimeError as e:
+                self.skipTest(f"IPv6 loopback unavailable: {e}")
+            with server:
+                out = subprocess.run(["nc", "-N", "::1", str(server.port)], input=b"a\n",
+                                     capture_output=True, timeout=10)
+                self.assertEqual(len(out.stdout), 10)
+                self.assertTrue(server.wait_for_log(r"\[::1\]:\d+ accepted"))
+
+    def test_help_and_version(self):
+        out = subprocess.run([BINARY, "--help"], capture_output=True, timeout=10)
+        self.assertEqual(out.returncode, 0)
+        for flag in (b"--root", b"--port", b"--listen", b"--threads", b"--quiet",
+                     b"--drain-timeout", b"--max-line"):
+            self.assertIn(flag, out.stdout)
+        out = subprocess.run([BINARY, "--version"], capture_output=True, timeout=10)
+        self.assertIn(b"iocomp", out.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
