@@ -119,11 +119,23 @@ class Server:
         return self
 
     def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """Stops with SIGINT and insists on a clean exit: status 0 and nothing on stderr (so a
+        sanitizer report, a leak included, fails the test that ran the server)."""
+        clean_stop = self.proc.poll() is None
+        if clean_stop:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20 * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("iocomp did not exit after SIGINT")
+        err = self.proc.stderr.read().decode(errors="replace")
         self.proc.stdout.close()
         self.proc.stderr.close()
+        if exc[0] is None and clean_stop:
+            if self.proc.returncode != 0 or err.strip():
+                raise AssertionError(f"unclean exit {self.proc.returncode}: {err[-4000:]}")
 
 
 class TempRoot:

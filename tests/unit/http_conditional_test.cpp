@@ -47,7 +47,9 @@ TEST(HttpETag, DiffersWhenAnyInputDiffers) {
   EXPECT_NE(base, make_etag(1, 2, 4));
 }
 
-TEST_F(HttpConditional, NoConditionsProceed) { EXPECT_EQ(evaluate(get()), Precondition::proceed); }
+TEST_F(HttpConditional, NoConditionsProceed) {
+  EXPECT_EQ(evaluate(get()), Precondition::proceed);
+}
 
 TEST_F(HttpConditional, IfNoneMatch) {
   Request request = get();

@@ -185,29 +185,29 @@ TEST(HttpRequestParser, UnsupportedVersionsAre505) {
 
 TEST(HttpRequestParser, MalformedRequestLinesAre400) {
   const char* const cases[] = {
-      "GET / HTTP/1.1 \r\n\r\n",       // trailing space
-      "GET  / HTTP/1.1\r\n\r\n",       // double space: empty target
-      "GET /  HTTP/1.1\r\n\r\n",       // double space before version
-      " GET / HTTP/1.1\r\n\r\n",       // leading space: empty method
-      "GET\t/ HTTP/1.1\r\n\r\n",       // tab is not a separator
-      "GET / http/1.1\r\n\r\n",        // version is case-sensitive
-      "GET / HTTP/1.10\r\n\r\n",       // one digit each
-      "GET / HTTP/11.1\r\n\r\n",       //
-      "GET / HTTP/1\r\n\r\n",          //
-      "GET / HTTP/1.\r\n\r\n",         //
-      "GET / HTTP/a.b\r\n\r\n",        //
-      "GET / HTTP/1,1\r\n\r\n",        //
-      "GET / HTTPS/1.1\r\n\r\n",       //
-      "GET /\r\n\r\n",                 // HTTP/0.9 style
-      "GET\r\n\r\n",                   //
-      "GET / HTTP/1.1 extra\r\n\r\n",  //
-      "G(T / HTTP/1.1\r\n\r\n",        // not a token
-      "G\"T / HTTP/1.1\r\n\r\n",       //
-      "GET /a b HTTP/1.1\r\n\r\n",     // space in target
-      "GET /\x01 HTTP/1.1\r\n\r\n",    // control in target
-      "GET /\x7f HTTP/1.1\r\n\r\n",    // DEL in target
-      "GET / HTTP/1.1\r\r\n\r\n",      // bare CR
-      "GET /\r HTTP/1.1\r\n\r\n",      //
+      "GET / HTTP/1.1 \r\n\r\n",                   // trailing space
+      "GET  / HTTP/1.1\r\n\r\n",                   // double space: empty target
+      "GET /  HTTP/1.1\r\n\r\n",                   // double space before version
+      " GET / HTTP/1.1\r\n\r\n",                   // leading space: empty method
+      "GET\t/ HTTP/1.1\r\n\r\n",                   // tab is not a separator
+      "GET / http/1.1\r\n\r\n",                    // version is case-sensitive
+      "GET / HTTP/1.10\r\n\r\n",                   // one digit each
+      "GET / HTTP/11.1\r\n\r\n",                   //
+      "GET / HTTP/1\r\n\r\n",                      //
+      "GET / HTTP/1.\r\n\r\n",                     //
+      "GET / HTTP/a.b\r\n\r\n",                    //
+      "GET / HTTP/1,1\r\n\r\n",                    //
+      "GET / HTTPS/1.1\r\n\r\n",                   //
+      "GET /\r\n\r\n",                             // HTTP/0.9 style
+      "GET\r\n\r\n",                               //
+      "GET / HTTP/1.1 extra\r\n\r\n",              //
+      "G(T / HTTP/1.1\r\n\r\n",                    // not a token
+      "G\"T / HTTP/1.1\r\n\r\n",                   //
+      "GET /a b HTTP/1.1\r\n\r\n",                 // space in target
+      "GET /\x01 HTTP/1.1\r\n\r\n",                // control in target
+      "GET /\x7f HTTP/1.1\r\n\r\n",                // DEL in target
+      "GET / HTTP/1.1\r\r\n\r\n",                  // bare CR
+      "GET /\r HTTP/1.1\r\n\r\n",                  //
       "\x16\x03\x01\x02\x01\x01\xfc\x03\x03\n\n",  // a TLS ClientHello
   };
   for (const char* c : cases) expect_error(c, 400);
@@ -217,21 +217,21 @@ TEST(HttpRequestParser, MalformedRequestLinesAre400) {
 
 TEST(HttpRequestParser, MalformedHeaderLinesAre400) {
   const char* const cases[] = {
-      "GET / HTTP/1.1\r\nHost : x\r\n\r\n",          // whitespace before colon
-      "GET / HTTP/1.1\r\nHost\t: x\r\n\r\n",         //
+      "GET / HTTP/1.1\r\nHost : x\r\n\r\n",             // whitespace before colon
+      "GET / HTTP/1.1\r\nHost\t: x\r\n\r\n",            //
       "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",   // obs-fold
       "GET / HTTP/1.1\r\nHost: x\r\n\tfolded\r\n\r\n",  //
-      "GET / HTTP/1.1\r\n Host: x\r\n\r\n",          // leading whitespace on first field
-      "GET / HTTP/1.1\r\nNoColon\r\n\r\n",           //
-      "GET / HTTP/1.1\r\n: no name\r\n\r\n",         //
-      "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",       //
-      "GET / HTTP/1.1\r\nBad(Name): x\r\n\r\n",      //
-      "GET / HTTP/1.1\r\nB\x01: x\r\n\r\n",          //
-      "GET / HTTP/1.1\r\nX: a\x01z\r\n\r\n",         // control in value
-      "GET / HTTP/1.1\r\nX: a\x7fz\r\n\r\n",         //
-      "GET / HTTP/1.1\r\nX: a\rz\r\n\r\n",           // bare CR in value
-      "GET / HTTP/1.1\r\nX: a\r\r\n\r\n",            //
-      "GET / HTTP/1.1\r\n\xC3\xA9: x\r\n\r\n",       // non-ASCII name
+      "GET / HTTP/1.1\r\n Host: x\r\n\r\n",             // leading whitespace on first field
+      "GET / HTTP/1.1\r\nNoColon\r\n\r\n",              //
+      "GET / HTTP/1.1\r\n: no name\r\n\r\n",            //
+      "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",          //
+      "GET / HTTP/1.1\r\nBad(Name): x\r\n\r\n",         //
+      "GET / HTTP/1.1\r\nB\x01: x\r\n\r\n",             //
+      "GET / HTTP/1.1\r\nX: a\x01z\r\n\r\n",            // control in value
+      "GET / HTTP/1.1\r\nX: a\x7fz\r\n\r\n",            //
+      "GET / HTTP/1.1\r\nX: a\rz\r\n\r\n",              // bare CR in value
+      "GET / HTTP/1.1\r\nX: a\r\r\n\r\n",               //
+      "GET / HTTP/1.1\r\n\xC3\xA9: x\r\n\r\n",          // non-ASCII name
   };
   for (const char* c : cases) expect_error(c, 400);
   expect_error("GET / HTTP/1.1\r\nX: a\0z\r\n\r\n"s, 400);
@@ -257,9 +257,9 @@ TEST(HttpRequestParser, ContentLength) {
   ASSERT_EQ(parse("GET / HTTP/1.1\r\nContent-Length: 007\r\n\r\n", request).status,
             ParseStatus::complete);
   EXPECT_EQ(request.content_length, 7u);
-  ASSERT_EQ(parse("GET / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", request)
-                .status,
-            ParseStatus::complete);
+  ASSERT_EQ(
+      parse("GET / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", request).status,
+      ParseStatus::complete);
   EXPECT_EQ(request.content_length, 5u);
 
   expect_error("GET / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n", 400);
@@ -362,9 +362,9 @@ TEST(HttpRequestParser, PipelinedPairInOneBuffer) {
 
 TEST(HttpRequestParser, ReparseResetsOutput) {
   Request request;
-  ASSERT_EQ(parse("GET / HTTP/1.0\r\nRange: bytes=0-1\r\nContent-Length: 3\r\n\r\n", request)
-                .status,
-            ParseStatus::complete);
+  ASSERT_EQ(
+      parse("GET / HTTP/1.0\r\nRange: bytes=0-1\r\nContent-Length: 3\r\n\r\n", request).status,
+      ParseStatus::complete);
   ASSERT_EQ(parse("GET / HTTP/1.1\r\n\r\n", request).status, ParseStatus::complete);
   EXPECT_TRUE(request.range.empty());
   EXPECT_FALSE(request.content_length.has_value());
