@@ -279,6 +279,55 @@ class LifecycleTest(unittest.TestCase):
                 self.assertEqual(len(out.stdout), 10)
                 self.assertTrue(server.wait_for_log(r"\[::1\]:\d+ accepted"))
 
+    def test_file_shrinking_during_transfer_ends_the_response(self):
+        with TempRoot() as root:
+            path = os.path.join(root, "f.bin")
+            make_file(path, 50 << 20, seed=9)
+            with Server(root) as server:
+                s = connect(server.port)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                s.sendall(b"f.bin\n")
+                got = len(recv_exactly(s, 1 << 20))
+                os.truncate(path, 2 << 20)
+                got += len(recv_until_closed(s))  # must end, not hang
+                s.close()
+                self.assertLess(got, 50 << 20)
+                self.assertTrue(server.wait_for_log("file shrank"))
+                self.assertEqual(len(nc(server.port, b"f.bin\n")), 2 << 20)
+
+    def test_out_of_descriptors_on_accept_backs_off_and_recovers(self):
+        with TempRoot() as root:
+            make_file(os.path.join(root, "a"), 10)
+            proc_args = ["prlimit", "--nofile=48:48", BINARY, "--root", root, "--port", "0",
+                         "--listen", "127.0.0.1", "--threads", "2"]
+            proc = subprocess.Popen(proc_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                import re
+                port = int(re.search(rb"\(port (\d+)\)", proc.stdout.readline()).group(1))
+                clients = [connect(port) for _ in range(80)]  # far more than descriptors left
+                time.sleep(0.3)
+
+                def cpu_seconds():
+                    with open(f"/proc/{proc.pid}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+                before = cpu_seconds()
+                time.sleep(1.0)
+                spent = cpu_seconds() - before
+                self.assertLess(spent, 0.25, f"server burned {spent:.2f} s CPU while out of fds")
+                for c in clients:
+                    c.close()
+                time.sleep(0.3)
+                self.assertEqual(len(nc(port, b"a\n")), 10)
+            finally:
+                proc.send_signal(signal.SIGINT)
+                self.assertEqual(proc.wait(timeout=10 * SLOW), 0)
+                log = proc.stdout.read()
+                proc.stdout.close()
+                proc.stderr.close()
+            self.assertIn(b"Too many open files; pausing accepts", log)
+
     def test_help_and_version(self):
         out = subprocess.run([BINARY, "--help"], capture_output=True, timeout=10)
         self.assertEqual(out.returncode, 0)

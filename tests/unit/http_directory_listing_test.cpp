@@ -108,8 +108,7 @@ TEST(HttpDirectoryListing, HumanReadableSizes) {
     // Built with append: GCC 12 -O2 gives a false -Wrestrict on "literal" + std::string.
     std::string cell(">");
     cell.append(text).append("</td>");
-    EXPECT_NE(row.find(cell), std::string::npos)
-        << size << " expected " << text << " in " << row;
+    EXPECT_NE(row.find(cell), std::string::npos) << size << " expected " << text << " in " << row;
   }
 }
 
