@@ -44,6 +44,17 @@ int main(int argc, char** argv) {
                  "Connections served at once; more are closed on accept")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}))
       ->capture_default_str();
+  app.add_option("--file-cache-entries", config.file_cache_entries,
+                 "Open files cached per worker (0: no cache)")
+      ->capture_default_str();
+  app.add_option("--file-cache-valid", config.file_cache_valid_s,
+                 "Seconds a cached file is trusted before its name is checked again")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--small-file-max", config.small_file_max,
+                 "Files up to this many bytes are kept in memory by the cache")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 24))
+      ->capture_default_str();
   app.add_option("--drain-timeout", config.drain_timeout_s,
                  "Seconds transfers may go on after SIGINT/SIGTERM")
       ->check(CLI::Range(0.0, 3600.0))

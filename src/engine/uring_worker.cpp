@@ -207,7 +207,7 @@ void UringWorker::adopt(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto* c = new Connection(*this, fd, format_socket_address(&peer));
   link(*c);
-  c->start(factory_(*c, log_));
+  c->start(factory_(*c, log_, index_));
   c->maybe_release();
 }
 

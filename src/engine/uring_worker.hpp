@@ -32,8 +32,10 @@ struct WorkerConfig {
   int drain_timeout_ms = 3000;
 };
 
-using SessionFactory =
-    std::function<std::unique_ptr<SessionHandler>(Channel& channel, log::EventLog& log)>;
+// Makes the session of a new connection; called on the worker's thread with its index, so the
+// caller can give each worker its own (lock-free) state.
+using SessionFactory = std::function<std::unique_ptr<SessionHandler>(
+    Channel& channel, log::EventLog& log, int worker_index)>;
 
 class UringWorker {
  public:

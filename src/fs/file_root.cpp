@@ -125,6 +125,15 @@ std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
   return OpenFile(fd, is_dir, static_cast<std::uint64_t>(st.st_size), st.st_ino, mtime_ns_of(st));
 }
 
+bool FileRoot::stat_beneath_unchecked(std::string_view name, struct stat& out) const {
+  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+  if (name.empty() || name.size() >= PATH_MAX) return false;
+  char path[PATH_MAX];
+  std::memcpy(path, name.data(), name.size());
+  path[name.size()] = '\0';
+  return ::fstatat(root_fd_, path, &out, 0) == 0;
+}
+
 std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(const OpenFile& directory) {
   // A private descriptor: the directory stream takes ownership and closes it.
   const int fd = ::openat(directory.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+struct stat;
+
 namespace iocomp::fs {
 
 enum class FileError {
@@ -75,6 +77,11 @@ class FileRoot {
   // Lists an open directory (entries that cannot be stat'ed or are not regular files or
   // directories are skipped; "." and ".." are not listed).
   static std::variant<std::vector<ListedEntry>, FileError> list(const OpenFile& directory);
+
+  // fstatat of a name relative to the root, following symlinks, WITHOUT confinement: only for
+  // comparing identity with a file already opened through open() (OpenFileCache). Never use
+  // its result to decide what may be served.
+  bool stat_beneath_unchecked(std::string_view name, struct stat& out) const;
 
   const std::string& path() const { return path_; }
 

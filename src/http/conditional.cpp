@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <optional>
 
 #include "http/http_date.hpp"
@@ -60,8 +59,8 @@ bool list_matches(std::string_view field, std::string_view current, Comparison c
 
   bool matched = false;
   while (true) {
-    while (!field.empty() && (field.front() == ',' || field.front() == ' ' ||
-                              field.front() == '\t')) {
+    while (!field.empty() &&
+           (field.front() == ',' || field.front() == ' ' || field.front() == '\t')) {
       field.remove_prefix(1);
     }
     if (field.empty()) return matched;

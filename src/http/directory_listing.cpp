@@ -93,8 +93,8 @@ void append_time(std::string& out, std::time_t t) {
   const unsigned mp = (5 * doy + 2) / 153;
   const unsigned day = doy - (153 * mp + 2) / 5 + 1;
   const unsigned month = mp < 10 ? mp + 3 : mp - 9;
-  const auto year = static_cast<unsigned>(static_cast<std::int64_t>(yoe) + era * 400 +
-                                          (month <= 2 ? 1 : 0));
+  const auto year =
+      static_cast<unsigned>(static_cast<std::int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0));
   const auto sec = static_cast<unsigned>(seconds);
   put2(out, year / 100);
   put2(out, year % 100);

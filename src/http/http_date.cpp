@@ -55,7 +55,9 @@ void put2(char* out, unsigned v) {
   out[1] = static_cast<char>('0' + v % 10);
 }
 
-bool is_leap(std::int64_t y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
+bool is_leap(std::int64_t y) {
+  return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
 
 unsigned days_in_month(std::int64_t y, unsigned m) {
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -239,8 +241,7 @@ std::optional<std::time_t> parse_http_date(std::string_view text) {
     return std::nullopt;
   }
   const std::int64_t days = days_from_civil(f.year, month, f.day);
-  return static_cast<std::time_t>(days * kSecondsPerDay + f.hour * 3600 + f.minute * 60 +
-                                  f.second);
+  return static_cast<std::time_t>(days * kSecondsPerDay + f.hour * 3600 + f.minute * 60 + f.second);
 }
 
 }  // namespace iocomp::http

@@ -27,7 +27,9 @@ constexpr std::string_view kBuiltinTable =
     "video/mp4 mp4\n"
     "application/wasm wasm\n";
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
 
 std::string to_lower(std::string_view s) {
   std::string out(s);

@@ -25,7 +25,9 @@ bool starts_with_ci(std::string_view s, std::string_view lower_prefix) {
 // Bytes that must never reach the file system layer, whether sent raw or percent-encoded:
 // NUL truncates C strings, backslash is a separator on other systems, controls are never
 // part of a legitimate name we serve.
-bool forbidden_byte(unsigned char c) { return c < 0x20 || c == 0x7f || c == '\\'; }
+bool forbidden_byte(unsigned char c) {
+  return c < 0x20 || c == 0x7f || c == '\\';
+}
 
 // Builds the normalized relative path segment by segment, so "." and ".." are resolved as
 // soon as their segment ends.
@@ -48,7 +50,6 @@ class PathBuilder {
     in_segment_ = false;
     const std::size_t text_start = segment_start_ + (segment_start_ == 0 ? 0 : 1);
     const std::string_view text(path_.data() + text_start, path_.size() - text_start);
-    ended_with_dots_ = text == "." || text == "..";
     if (text == ".") {
       path_.resize(segment_start_);
     } else if (text == "..") {
@@ -60,14 +61,12 @@ class PathBuilder {
     return true;
   }
 
-  bool ended_with_dots() const { return ended_with_dots_; }
   std::string take() { return std::move(path_); }
 
  private:
   std::string path_;
   std::size_t segment_start_ = 0;
   bool in_segment_ = false;
-  bool ended_with_dots_ = false;
 };
 
 }  // namespace
@@ -84,7 +83,8 @@ std::variant<DecodedPath, int> decode_request_path(std::string_view target) {
     path.remove_prefix(scheme_length);
     const std::size_t path_start = path.find_first_of("/?#");
     // RFC 9112 3.2.2: an empty path in absolute-form means "/".
-    if (path_start == std::string_view::npos || path[path_start] != '/') return DecodedPath{"", true};
+    if (path_start == std::string_view::npos || path[path_start] != '/')
+      return DecodedPath{"", true};
     path.remove_prefix(path_start);
   }
   // Cut before decoding so that an encoded '?' or '#' stays part of the file name.
@@ -114,8 +114,9 @@ std::variant<DecodedPath, int> decode_request_path(std::string_view target) {
   if (!builder.end_segment()) return kBadRequest;
 
   DecodedPath result;
-  // "/a/." and "/a/.." name directories just like "/a/" (RFC 3986 remove_dot_segments).
-  result.trailing_slash = ended_with_slash || builder.ended_with_dots();
+  // Only a literal final '/' counts: "/a/b/.." is left without one so that the caller redirects
+  // to the canonical "/a/", against which relative links in a listing resolve correctly.
+  result.trailing_slash = ended_with_slash;
   result.relative = builder.take();
   return result;
 }

@@ -47,7 +47,9 @@ inline bool token_equals(std::string_view token, std::string_view lower) {
   return true;
 }
 
-inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+inline bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
 
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);

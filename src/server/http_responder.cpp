@@ -58,18 +58,17 @@ void append_date_header(std::string& out, std::string_view name, std::time_t t) 
 // A complete response with a short HTML body (no body for HEAD).
 void error_response(int status, bool head_only, Response& out, std::string_view extra_headers = {}) {
   const std::string body = http::error_body(status);
-  ResponsePart part;
-  append_common_head(part.bytes, status, out.close);
-  fmt::format_to(std::back_inserter(part.bytes), "Content-Type: {}\r\nContent-Length: {}\r\n",
-                 kHtmlType, body.size());
-  part.bytes.append(extra_headers);
-  part.bytes.append("\r\n");
+  std::string& h = out.bytes();
+  append_common_head(h, status, out.close);
+  fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n", kHtmlType,
+                 body.size());
+  h.append(extra_headers);
+  h.append("\r\n");
   if (!head_only) {
-    part.bytes.append(body);
+    h.append(body);
     out.body_bytes = body.size();
   }
   out.status = status;
-  out.parts.push_back(std::move(part));
 }
 
 }  // namespace
@@ -80,7 +79,24 @@ void Response::clear() {
   parts.clear();
   file.reset();
   detail.clear();
+  cache_key.clear();
   body_bytes = 0;
+}
+
+std::string& Response::bytes() {
+  if (parts.empty() || parts.back().file_length > 0) parts.emplace_back();
+  return parts.back().bytes;
+}
+
+void Response::append_file_range(std::uint64_t offset, std::uint64_t length) {
+  if (length == 0) return;
+  if (file->has_body) {
+    bytes().append(file->body, offset, length);
+    return;
+  }
+  if (parts.empty() || parts.back().file_length > 0) parts.emplace_back();
+  parts.back().file_offset = offset;
+  parts.back().file_length = length;
 }
 
 void append_common_head(std::string& out, int status, bool close) {
@@ -97,7 +113,8 @@ void HttpResponder::respond_error(int status, Response& out) {
   error_response(status, false, out);
 }
 
-void HttpResponder::respond(const http::Request& request, bool keep_alive, Response& out) const {
+void HttpResponder::respond(const http::Request& request, bool keep_alive, std::int64_t now_ms,
+                            Response& out) const {
   out.clear();
   out.close = !request.keep_alive || !keep_alive;
   const bool head_only = request.method_kind == http::Method::head;
@@ -113,23 +130,25 @@ void HttpResponder::respond(const http::Request& request, bool keep_alive, Respo
     return;
   }
   const auto& path = std::get<http::DecodedPath>(decoded);
-  auto opened = root_.open(path.relative);
+  auto opened = cache_.open(path.relative, now_ms);
   if (const auto* error = std::get_if<fs::FileError>(&opened)) {
     out.detail = fmt::format("/{}: {}", path.relative, fs::describe(*error));
     error_response(status_for(*error), head_only, out);
     return;
   }
-  auto& file = std::get<fs::OpenFile>(opened);
-  if (file.is_directory()) {
-    respond_directory(request, path.relative, path.trailing_slash, std::move(file), out);
-  } else {
-    respond_file(request, path.relative, std::move(file), out);
+  if (const auto* dir = std::get_if<fs::OpenFile>(&opened)) {
+    respond_directory(request, path.relative, path.trailing_slash, *dir, now_ms, out);
+    return;
   }
+  respond_file(request, path.relative,
+               std::get<std::shared_ptr<const fs::CachedFile>>(std::move(opened)), out);
 }
 
 void HttpResponder::respond_file(const http::Request& request, std::string_view relative,
-                                 fs::OpenFile file, Response& out) const {
+                                 std::shared_ptr<const fs::CachedFile> cached,
+                                 Response& out) const {
   const bool head_only = request.method_kind == http::Method::head;
+  const fs::OpenFile& file = cached->file;
   const std::uint64_t size = file.size();
   const std::string etag = http::make_etag(file.inode(), size, file.mtime_ns());
   const http::Validators validators{etag, file.mtime()};
@@ -140,16 +159,16 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
     error_response(412, head_only, out);
     return;
   }
-
-  ResponsePart first;
-  std::string& h = first.bytes;
+  std::string& h = out.bytes();
+  const auto append_validators = [&] {
+    h.append("Accept-Ranges: bytes\r\nETag: ").append(etag).append("\r\n");
+    append_date_header(h, "Last-Modified", validators.last_modified);
+  };
   if (precondition == http::Precondition::not_modified) {
     append_common_head(h, 304, out.close);
-    h.append("ETag: ").append(etag).append("\r\n");
-    append_date_header(h, "Last-Modified", validators.last_modified);
+    append_validators();
     h.append("\r\n");
     out.status = 304;
-    out.parts.push_back(std::move(first));
     return;
   }
 
@@ -157,17 +176,13 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
   if (!request.range.empty() && http::if_range_allows_partial(request.if_range, validators)) {
     ranges = http::evaluate_range(request.range, size);
   }
-  const std::string_view type = mime_.lookup(relative);
-
   if (ranges.outcome == http::RangeOutcome::unsatisfiable) {
     error_response(416, head_only, out, fmt::format("Content-Range: bytes */{}\r\n", size));
     return;
   }
-
-  const auto append_validators = [&] {
-    h.append("Accept-Ranges: bytes\r\nETag: ").append(etag).append("\r\n");
-    append_date_header(h, "Last-Modified", validators.last_modified);
-  };
+  const std::string_view type = mime_.lookup(relative);
+  out.file = std::move(cached);
+  out.cache_key.assign(relative);
 
   if (ranges.outcome == http::RangeOutcome::full) {
     append_common_head(h, 200, out.close);
@@ -177,11 +192,13 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
     h.append("\r\n");
     out.status = 200;
     if (!head_only) {
-      first.file_length = size;
       out.body_bytes = size;
+      out.append_file_range(0, size);
     }
-    out.parts.push_back(std::move(first));
-  } else if (ranges.ranges.size() == 1) {
+    return;
+  }
+  out.status = 206;
+  if (ranges.ranges.size() == 1) {
     const http::ByteRange& r = ranges.ranges.front();
     append_common_head(h, 206, out.close);
     fmt::format_to(std::back_inserter(h),
@@ -189,56 +206,42 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
                    type, r.length(), r.first, r.last, size);
     append_validators();
     h.append("\r\n");
-    out.status = 206;
     if (!head_only) {
-      first.file_offset = r.first;
-      first.file_length = r.length();
       out.body_bytes = r.length();
+      out.append_file_range(r.first, r.length());
     }
-    out.parts.push_back(std::move(first));
-  } else {
-    // multipart/byteranges: a part header before each range, a closing delimiter at the end.
-    const std::string boundary = fmt::format("iocomp-{:016x}", file.inode() ^ file.mtime_ns());
-    std::vector<ResponsePart> body;
-    std::uint64_t length = 0;
-    for (std::size_t i = 0; i < ranges.ranges.size(); ++i) {
-      const http::ByteRange& r = ranges.ranges[i];
-      ResponsePart part;
-      part.bytes = fmt::format("{}--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
-                               i == 0 ? "" : "\r\n", boundary, type, r.first, r.last, size);
-      part.file_offset = r.first;
-      part.file_length = r.length();
-      length += part.bytes.size() + part.file_length;
-      body.push_back(std::move(part));
-    }
-    ResponsePart closing;
-    closing.bytes = fmt::format("\r\n--{}--\r\n", boundary);
-    length += closing.bytes.size();
-    body.push_back(std::move(closing));
-
-    append_common_head(h, 206, out.close);
-    fmt::format_to(std::back_inserter(h),
-                   "Content-Type: multipart/byteranges; boundary={}\r\nContent-Length: {}\r\n",
-                   boundary, length);
-    append_validators();
-    h.append("\r\n");
-    out.status = 206;
-    out.parts.push_back(std::move(first));
-    if (!head_only) {
-      out.body_bytes = length;
-      // The first body part's bytes travel with the response head.
-      out.parts.front().bytes.append(body.front().bytes);
-      out.parts.front().file_offset = body.front().file_offset;
-      out.parts.front().file_length = body.front().file_length;
-      for (std::size_t i = 1; i < body.size(); ++i) out.parts.push_back(std::move(body[i]));
-    }
+    return;
   }
-  out.file = std::move(file);
+  // multipart/byteranges: a part header before each range and a closing delimiter.
+  const std::string boundary = fmt::format("iocomp-{:016x}", file.inode() ^ file.mtime_ns());
+  std::vector<std::string> part_heads;
+  std::uint64_t length = 0;
+  for (std::size_t i = 0; i < ranges.ranges.size(); ++i) {
+    const http::ByteRange& r = ranges.ranges[i];
+    part_heads.push_back(fmt::format("{}--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
+                                     i == 0 ? "" : "\r\n", boundary, type, r.first, r.last, size));
+    length += part_heads.back().size() + r.length();
+  }
+  const std::string closing = fmt::format("\r\n--{}--\r\n", boundary);
+  length += closing.size();
+  append_common_head(h, 206, out.close);
+  fmt::format_to(std::back_inserter(h),
+                 "Content-Type: multipart/byteranges; boundary={}\r\nContent-Length: {}\r\n",
+                 boundary, length);
+  append_validators();
+  h.append("\r\n");
+  if (head_only) return;
+  out.body_bytes = length;
+  for (std::size_t i = 0; i < ranges.ranges.size(); ++i) {
+    out.bytes().append(part_heads[i]);
+    out.append_file_range(ranges.ranges[i].first, ranges.ranges[i].length());
+  }
+  out.bytes().append(closing);
 }
 
 void HttpResponder::respond_directory(const http::Request& request, std::string_view relative,
-                                      bool trailing_slash, fs::OpenFile dir,
-                                      Response& out) const {
+                                      bool trailing_slash, const fs::OpenFile& dir,
+                                      std::int64_t now_ms, Response& out) const {
   const bool head_only = request.method_kind == http::Method::head;
   std::string url_path = "/";
   std::string location = "/";
@@ -262,8 +265,8 @@ void HttpResponder::respond_directory(const http::Request& request, std::string_
   std::string index_name(relative);
   if (!index_name.empty()) index_name.push_back('/');
   index_name.append("index.html");
-  auto index = root_.open(index_name);
-  if (auto* file = std::get_if<fs::OpenFile>(&index); file != nullptr && !file->is_directory()) {
+  auto index = cache_.open(index_name, now_ms);
+  if (auto* file = std::get_if<std::shared_ptr<const fs::CachedFile>>(&index)) {
     respond_file(request, index_name, std::move(*file), out);
     return;
   }
@@ -279,17 +282,16 @@ void HttpResponder::respond_directory(const http::Request& request, std::string_
     entries.push_back({std::move(e.name), e.is_directory, e.size, e.modified});
   }
   const std::string body = http::render_directory_listing(url_path, std::move(entries));
-  ResponsePart part;
-  append_common_head(part.bytes, 200, out.close);
-  fmt::format_to(std::back_inserter(part.bytes), "Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+  std::string& h = out.bytes();
+  append_common_head(h, 200, out.close);
+  fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
                  kHtmlType, body.size());
   if (!head_only) {
-    part.bytes.append(body);
+    h.append(body);
     out.body_bytes = body.size();
   }
   out.status = 200;
   out.detail = url_path;
-  out.parts.push_back(std::move(part));
 }
 
 }  // namespace iocomp::server

@@ -2,11 +2,14 @@
 // Turns one parsed HTTP request into a response: status line, headers and the body as bytes or
 // as ranges of an open file. Touches the file system only through fs::FileRoot; knows nothing
 // of sockets or of the engine.
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "fs/file_root.hpp"
+#include "fs/open_file_cache.hpp"
 #include "http/mime_types.hpp"
 #include "http/request_parser.hpp"
 
@@ -19,35 +22,46 @@ struct ResponsePart {
   std::uint64_t file_length = 0;
 };
 
+// A response as a sequence of parts, each sent with one Channel::send. Consecutive bytes are
+// merged, and a range of a file held in memory becomes bytes, so a small file's head and body
+// leave in one send.
 struct Response {
   int status = 200;
-  bool close = false;          // send "Connection: close" and close after the response
+  bool close = false;  // send "Connection: close" and close after the response
   std::vector<ResponsePart> parts;
-  fs::OpenFile file;           // open while the parts are being sent
-  std::string detail;          // for the log: the file name or the reason of an error
+  std::shared_ptr<const fs::CachedFile> file;  // kept alive while the parts are being sent
+  std::string detail;                           // for the log: the file name or the error
+  std::string cache_key;                        // the name `file` was opened under
   std::uint64_t body_bytes = 0;
 
   void clear();
+  // The bytes under construction (creates the first part).
+  std::string& bytes();
+  void append_file_range(std::uint64_t offset, std::uint64_t length);
 };
 
 class HttpResponder {
  public:
-  HttpResponder(const fs::FileRoot& root, const http::MimeTypes& mime) : root_(root), mime_(mime) {}
+  HttpResponder(const fs::FileRoot& root, fs::OpenFileCache& cache, const http::MimeTypes& mime)
+      : root_(root), cache_(cache), mime_(mime) {}
 
   // Builds the response to `request`. `keep_alive` is what the connection can still offer
-  // (false when draining).
-  void respond(const http::Request& request, bool keep_alive, Response& out) const;
+  // (false when draining). now_ms: monotonic milliseconds, for the file cache.
+  void respond(const http::Request& request, bool keep_alive, std::int64_t now_ms,
+               Response& out) const;
 
   // A response for a request that could not be parsed (400, 414, 431, 501, 505): always closes.
   static void respond_error(int status, Response& out);
 
  private:
-  void respond_file(const http::Request& request, std::string_view relative, fs::OpenFile file,
-                    Response& out) const;
+  void respond_file(const http::Request& request, std::string_view relative,
+                    std::shared_ptr<const fs::CachedFile> file, Response& out) const;
   void respond_directory(const http::Request& request, std::string_view relative,
-                         bool trailing_slash, fs::OpenFile dir, Response& out) const;
+                         bool trailing_slash, const fs::OpenFile& dir, std::int64_t now_ms,
+                         Response& out) const;
 
   const fs::FileRoot& root_;
+  fs::OpenFileCache& cache_;
   const http::MimeTypes& mime_;
 };
 

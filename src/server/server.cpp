@@ -21,6 +21,7 @@
 #include "engine/listener.hpp"
 #include "engine/uring_worker.hpp"
 #include "fs/file_root.hpp"
+#include "fs/open_file_cache.hpp"
 #include "http/mime_types.hpp"
 #include "log/event_log.hpp"
 #include "log/log_sink.hpp"
@@ -96,11 +97,18 @@ int run_server(const ServerConfig& config) {
   worker_config.idle_timeout_ms = to_ms(config.idle_timeout_s);
   worker_config.send_timeout_ms = to_ms(config.send_timeout_s);
   worker_config.drain_timeout_ms = to_ms(config.drain_timeout_s);
-  const unsigned thread_count = config.threads > 0 ? config.threads : default_thread_count();
 
-  const engine::SessionFactory factory = [&context](engine::Channel& channel,
-                                                    log::EventLog& log) {
-    return std::make_unique<Session>(channel, log, context);
+  const fs::CacheConfig cache_config{config.file_cache_entries,
+                                     static_cast<std::int64_t>(to_ms(config.file_cache_valid_s)),
+                                     config.small_file_max};
+  const unsigned thread_count = config.threads > 0 ? config.threads : default_thread_count();
+  std::vector<std::unique_ptr<fs::OpenFileCache>> caches;
+  for (unsigned i = 0; i < thread_count; ++i) {
+    caches.push_back(std::make_unique<fs::OpenFileCache>(root, cache_config));
+  }
+  const engine::SessionFactory factory = [&context, &caches](engine::Channel& channel,
+                                                             log::EventLog& log, int worker) {
+    return std::make_unique<Session>(channel, log, context, *caches[worker]);
   };
   std::vector<std::unique_ptr<engine::UringWorker>> workers;
   std::vector<engine::UringWorker*> worker_pointers;

@@ -18,6 +18,10 @@ struct ServerConfig {
   std::size_t max_header_bytes = 16384;  // HTTP: whole request head, else 431
   std::size_t max_connections = 20000;
 
+  std::size_t file_cache_entries = 1024;  // per worker; 0 disables the cache
+  double file_cache_valid_s = 1.0;        // trust a cached file this long before re-checking
+  std::uint64_t small_file_max = 16384;   // files up to this size are served from memory
+
   double drain_timeout_s = 3.0;
   double header_timeout_s = 10.0;
   double idle_timeout_s = 60.0;

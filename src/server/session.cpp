@@ -2,12 +2,19 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <variant>
 
 #include "protocol/line_parser.hpp"
 
 namespace iocomp::server {
 namespace {
+
+std::int64_t monotonic_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
 
 std::string_view describe_error(int error) {
   if (error == engine::kFileShrank) return "file shrank during the transfer";
@@ -17,11 +24,13 @@ std::string_view describe_error(int error) {
 
 }  // namespace
 
-Session::Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context)
+Session::Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context,
+                 fs::OpenFileCache& cache)
     : channel_(channel),
       log_(log),
       context_(context),
-      responder_(context.root, context.mime) {}
+      cache_(cache),
+      responder_(context.root, cache, context.mime) {}
 
 Session::~Session() { log_.event(channel_.peer(), "closed after {} requests", requests_); }
 
@@ -77,23 +86,25 @@ std::size_t Session::handle_line(std::string_view input) {
     log_.event(channel_.peer(), "error: name longer than {} bytes", context_.config.max_line);
     response_.close = true;
     response_.detail = "(line too long)";
-    response_.parts.push_back({std::string(protocol::kTransmitError), 0, 0});
+    response_.bytes().assign(protocol::kTransmitError);
     start_response();
     return input.size();
   }
   log_.event(channel_.peer(), "request {}", line.name);
   response_.detail.assign(line.name);
-  auto opened = context_.root.open(line.name);
-  if (auto* file = std::get_if<fs::OpenFile>(&opened); file != nullptr && !file->is_directory()) {
-    response_.body_bytes = file->size();
-    response_.parts.push_back({std::string(), 0, file->size()});
+  response_.cache_key.assign(line.name);
+  auto opened = cache_.open(line.name, monotonic_ms());
+  if (auto* file = std::get_if<std::shared_ptr<const fs::CachedFile>>(&opened)) {
     response_.file = std::move(*file);
+    response_.body_bytes = response_.file->file.size();
+    response_.append_file_range(0, response_.file->file.size());
+    if (response_.parts.empty()) response_.bytes();  // an empty file: one empty send
   } else {
-    const std::string_view why = file != nullptr ? std::string_view("is a directory")
-                                                 : fs::describe(std::get<fs::FileError>(opened));
+    const auto* error = std::get_if<fs::FileError>(&opened);
+    const std::string_view why = error != nullptr ? fs::describe(*error) : "is a directory";
     log_.event(channel_.peer(), "error: {}: {}", line.name, why);
     response_.status = 404;
-    response_.parts.push_back({std::string(protocol::kTransmitError), 0, 0});
+    response_.bytes().assign(protocol::kTransmitError);
   }
   start_response();
   return line.consumed;
@@ -111,7 +122,7 @@ std::size_t Session::handle_http(std::string_view input) {
     return input.size();
   }
   log_.event(channel_.peer(), "request {} {}", request.method, request.target);
-  responder_.respond(request, !channel_.draining(), response_);
+  responder_.respond(request, !channel_.draining(), monotonic_ms(), response_);
   if (!request.transfer_encoding.empty()) {
     response_.close = true;  // a chunked body we will not decode: answer, then close
   } else if (request.content_length) {
@@ -132,7 +143,7 @@ void Session::start_response() {
 void Session::send_part() {
   const ResponsePart& part = response_.parts[part_index_];
   engine::FileRange range;
-  if (part.file_length > 0) range = {response_.file.fd(), part.file_offset, part.file_length};
+  if (part.file_length > 0) range = {response_.file->file.fd(), part.file_offset, part.file_length};
   channel_.send(part.bytes, range);
 }
 
@@ -149,6 +160,7 @@ void Session::on_sent(int error, std::uint64_t bytes) {
   if (error != 0) {
     log_.event(channel_.peer(), "error: transfer of {} aborted after {} bytes: {}",
                response_.detail, response_bytes_, describe_error(error));
+    if (error == engine::kFileShrank) cache_.invalidate(response_.cache_key);
     response_.clear();
     close("transfer aborted");
     return;

@@ -8,6 +8,7 @@
 
 #include "engine/channel.hpp"
 #include "fs/file_root.hpp"
+#include "fs/open_file_cache.hpp"
 #include "http/mime_types.hpp"
 #include "http/request_parser.hpp"
 #include "log/event_log.hpp"
@@ -27,7 +28,8 @@ struct SessionContext {
 
 class Session final : public engine::SessionHandler {
  public:
-  Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context);
+  Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context,
+          fs::OpenFileCache& cache);
   ~Session() override;
 
   void on_open() override;
@@ -51,6 +53,7 @@ class Session final : public engine::SessionHandler {
   engine::Channel& channel_;
   log::EventLog& log_;
   const SessionContext& context_;
+  fs::OpenFileCache& cache_;
   const HttpResponder responder_;
 
   protocol::Protocol protocol_ = protocol::Protocol::undecided;

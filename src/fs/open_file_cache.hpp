@@ -1,0 +1,71 @@
+#pragma once
+// Per-worker cache of open files: descriptor, metadata, validators and, for small files, the
+// bytes themselves, so that a hot file costs no open/fstat/close (and for small files no
+// sendfile) per request. One cache per worker thread: no locks.
+//
+// Freshness: an entry is trusted for `valid_ms`; after that one fstatat of its name checks that
+// the name still leads to the same inode with the same size and mtime, else the entry is
+// replaced through FileRoot::open (so confinement is always decided by openat2). Within the
+// validity window a file changed in place is served as it was when cached (a consistent old
+// copy for small files; for large files, sendfile reads the current bytes and a shrink ends the
+// response cleanly).
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+
+#include "fs/file_root.hpp"
+
+namespace iocomp::fs {
+
+struct CacheConfig {
+  std::size_t max_entries = 1024;
+  std::int64_t valid_ms = 1000;
+  std::uint64_t small_file_max = 16384;  // files up to this size are kept in memory
+};
+
+struct CachedFile {
+  OpenFile file;
+  std::string body;  // the whole content when has_body
+  bool has_body = false;
+  std::int64_t checked_ms = 0;
+};
+
+class OpenFileCache {
+ public:
+  OpenFileCache(const FileRoot& root, const CacheConfig& config) : root_(root), config_(config) {}
+
+  // A regular file beneath the root (directories and errors are not cached: the caller uses
+  // FileRoot::open for them). `name` is relative to the root, as for FileRoot::open.
+  std::variant<std::shared_ptr<const CachedFile>, FileError, OpenFile> open(std::string_view name,
+                                                                            std::int64_t now_ms);
+
+  // Drops the entry for `name`, e.g. after a transfer found the file shorter than cached.
+  void invalidate(std::string_view name);
+
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    std::shared_ptr<CachedFile> cached;
+    std::list<std::string>::iterator lru;
+  };
+  // Heterogeneous lookup: no std::string is built for a hit.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  bool still_valid(std::string_view name, const CachedFile& cached) const;
+  void evict_oldest();
+
+  const FileRoot& root_;
+  CacheConfig config_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+  std::list<std::string> lru_;  // front = most recently used
+};
+
+}  // namespace iocomp::fs

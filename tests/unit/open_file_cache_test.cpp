@@ -1,0 +1,151 @@
+#include "fs/open_file_cache.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <variant>
+
+namespace iocomp::fs {
+namespace {
+
+namespace stdfs = std::filesystem;
+using Cached = std::shared_ptr<const CachedFile>;
+
+class OpenFileCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/iocomp-cache-XXXXXX";
+    base_ = ::mkdtemp(pattern);
+    root_ = base_ / "root";
+    stdfs::create_directories(root_ / "dir");
+    write("small", "hello");
+    write("big", std::string(100, 'b'));
+    stdfs::create_directories(base_ / "outside");
+    std::ofstream(base_ / "outside" / "secret") << "secret";
+  }
+  void TearDown() override { stdfs::remove_all(base_); }
+  void write(const std::string& name, const std::string& text) {
+    std::ofstream(root_ / name, std::ios::trunc) << text;
+  }
+  static Cached cached(std::variant<Cached, FileError, OpenFile> v) {
+    EXPECT_TRUE(std::holds_alternative<Cached>(v));
+    return std::holds_alternative<Cached>(v) ? std::get<Cached>(v) : nullptr;
+  }
+
+  stdfs::path base_;
+  stdfs::path root_;
+};
+
+TEST_F(OpenFileCacheTest, SmallFilesAreHeldInMemoryLargeOnesAreNot) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 10});
+  Cached small = cached(cache.open("small", 0));
+  ASSERT_TRUE(small);
+  EXPECT_TRUE(small->has_body);
+  EXPECT_EQ(small->body, "hello");
+  Cached big = cached(cache.open("/big", 0));
+  ASSERT_TRUE(big);
+  EXPECT_FALSE(big->has_body);
+  EXPECT_EQ(big->file.size(), 100u);
+}
+
+TEST_F(OpenFileCacheTest, HitsReturnTheSameEntryWithinTheValidity) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 1024});
+  Cached first = cached(cache.open("small", 0));
+  write("small", "changed!");
+  Cached second = cached(cache.open("small", 999));
+  EXPECT_EQ(first.get(), second.get());  // trusted: no system call for the hit
+  EXPECT_EQ(cache.size(), 1u);
+}
+
+TEST_F(OpenFileCacheTest, ChangedFilesAreReopenedAfterTheValidity) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 1024});
+  Cached first = cached(cache.open("small", 0));
+  write("small", "changed!");
+  Cached second = cached(cache.open("small", 1000));
+  ASSERT_TRUE(second);
+  EXPECT_NE(first.get(), second.get());
+  EXPECT_EQ(second->body, "changed!");
+  EXPECT_EQ(first->body, "hello");  // a send in flight keeps its consistent copy
+}
+
+TEST_F(OpenFileCacheTest, UnchangedFilesSurviveRevalidation) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 1024});
+  Cached first = cached(cache.open("small", 0));
+  Cached second = cached(cache.open("small", 5000));
+  EXPECT_EQ(first.get(), second.get());
+}
+
+TEST_F(OpenFileCacheTest, ANameSwappedForAnEscapingSymlinkIsRefusedOnRevalidation) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 1024});
+  ASSERT_TRUE(cached(cache.open("small", 0)));
+  stdfs::remove(root_ / "small");
+  stdfs::create_symlink("../outside/secret", root_ / "small");
+  auto result = cache.open("small", 2000);
+  ASSERT_TRUE(std::holds_alternative<FileError>(result));
+  EXPECT_EQ(std::get<FileError>(result), FileError::forbidden);
+}
+
+TEST_F(OpenFileCacheTest, DeletedFilesBecomeNotFound) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 1024});
+  ASSERT_TRUE(cached(cache.open("small", 0)));
+  stdfs::remove(root_ / "small");
+  auto result = cache.open("small", 2000);
+  ASSERT_TRUE(std::holds_alternative<FileError>(result));
+  EXPECT_EQ(std::get<FileError>(result), FileError::not_found);
+}
+
+TEST_F(OpenFileCacheTest, DirectoriesAndErrorsAreNotCached) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 1024});
+  EXPECT_TRUE(std::holds_alternative<OpenFile>(cache.open("dir", 0)));
+  EXPECT_TRUE(std::holds_alternative<FileError>(cache.open("missing", 0)));
+  EXPECT_TRUE(std::holds_alternative<FileError>(cache.open("../outside/secret", 0)));
+  EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST_F(OpenFileCacheTest, LeastRecentlyUsedEntryIsEvictedAtTheLimit) {
+  const FileRoot root(root_.string());
+  for (int i = 0; i < 5; ++i) write("f" + std::to_string(i), std::to_string(i));
+  OpenFileCache cache(root, {3, 1000, 1024});
+  Cached f0 = cached(cache.open("f0", 0));
+  cached(cache.open("f1", 0));
+  cached(cache.open("f2", 0));
+  EXPECT_EQ(cached(cache.open("f0", 0)).get(), f0.get());  // f0 is now the most recent
+  cached(cache.open("f3", 0));                             // evicts f1
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_EQ(cached(cache.open("f0", 0)).get(), f0.get());
+  EXPECT_EQ(f0->body, "0");
+}
+
+TEST_F(OpenFileCacheTest, InvalidateDropsTheEntry) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 100000, 1024});
+  Cached first = cached(cache.open("small", 0));
+  cache.invalidate("/small");
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_NE(cached(cache.open("small", 1)).get(), first.get());
+}
+
+TEST_F(OpenFileCacheTest, ZeroEntriesDisablesCaching) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {0, 1000, 1024});
+  Cached a = cached(cache.open("small", 0));
+  Cached b = cached(cache.open("small", 0));
+  EXPECT_NE(a.get(), b.get());
+  EXPECT_EQ(cache.size(), 0u);
+}
+
+}  // namespace
+}  // namespace iocomp::fs
