@@ -76,7 +76,10 @@ void error_response(int status, bool head_only, Response& out, std::string_view 
 void Response::clear() {
   status = 200;
   close = false;
-  parts.clear();
+  // Keep the first part's buffer: a keep-alive connection reuses it for every response.
+  if (parts.size() > 1) parts.resize(1);
+  if (!parts.empty()) parts.front() = ResponsePart{std::move(parts.front().bytes), 0, 0};
+  if (!parts.empty()) parts.front().bytes.clear();
   file.reset();
   detail.clear();
   cache_key.clear();
