@@ -13,6 +13,7 @@ enum class OpKind : std::uint64_t {
   poll_out = 3,     // connection: socket writable again, resume the file send
   incoming = 4,     // message from the acceptor: res is a new socket
   stop = 5,         // message from the main thread: drain and stop
+  tick = 6,         // the worker's timer tick
 
 };
 

@@ -176,20 +176,18 @@ void UringWorker::expire_timers() {
   }
 }
 
-bool UringWorker::next_timeout(__kernel_timespec& out) const {
-  std::int64_t earliest = INT64_MAX;
+bool UringWorker::timers_pending() const {
   for (int i = 1; i < static_cast<int>(TimerClass::count); ++i) {
-    if (timers_[i].head != nullptr && timers_[i].head->deadline_ms_ < earliest) {
-      earliest = timers_[i].head->deadline_ms_;
-    }
+    if (timers_[i].head != nullptr) return true;
   }
-  if (draining_ && drain_deadline_ms_ < earliest) earliest = drain_deadline_ms_;
-  if (earliest == INT64_MAX) return false;
-  // The coarse clock ticks every few milliseconds: wait a little past the deadline.
-  const std::int64_t wait = earliest - now_ms_ + 5;
-  out.tv_sec = wait > 0 ? wait / 1000 : 0;
-  out.tv_nsec = wait > 0 ? (wait % 1000) * 1000000 : 0;
-  return true;
+  return draining_;
+}
+
+void UringWorker::arm_tick() {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_timeout(sqe, &tick_interval_, 0, 0);
+  io_uring_sqe_set_data64(sqe, pack(OpKind::tick));
+  tick_armed_ = true;
 }
 
 void UringWorker::adopt(int fd) {
@@ -245,6 +243,9 @@ void UringWorker::dispatch(const io_uring_cqe& cqe) {
       stop_requested_ = true;
       begin_drain();
       break;
+    case OpKind::tick:
+      tick_armed_ = false;
+      break;
   }
 }
 
@@ -276,13 +277,10 @@ void UringWorker::run() {
   now_ms_ = monotonic_ms();
   for (;;) {
     if (stop_requested_ && connections_ == nullptr) break;
-    __kernel_timespec timeout{};
+    if (!tick_armed_ && timers_pending()) arm_tick();
     int ret;
     if (!resume_send_.empty() || !retry_recv_.empty()) {
       ret = io_uring_submit_and_get_events(&ring_);  // deferred work waits: do not sleep
-    } else if (next_timeout(timeout)) {
-      io_uring_cqe* ignored = nullptr;
-      ret = io_uring_submit_and_wait_timeout(&ring_, &ignored, 1, &timeout, nullptr);
     } else {
       ret = io_uring_submit_and_wait(&ring_, 1);
     }

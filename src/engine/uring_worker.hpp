@@ -71,7 +71,8 @@ class UringWorker {
   void begin_drain();
   void run_deferred();
   void expire_timers();
-  bool next_timeout(__kernel_timespec& out) const;
+  bool timers_pending() const;
+  void arm_tick();
 
   void arm_timer(Connection& c, TimerClass cls);
   void disarm_timer(Connection& c);
@@ -103,6 +104,13 @@ class UringWorker {
   std::vector<Connection*> resume_send_;
   std::vector<Connection*> retry_recv_;
   std::vector<Connection*> release_;
+
+  // Timers are checked on a tick (an IORING_OP_TIMEOUT kept in flight while any timer is
+  // armed) rather than by a timeout on every io_uring_enter, which would start and cancel a
+  // kernel hrtimer per loop turn.
+  static constexpr int kTickMs = 100;
+  __kernel_timespec tick_interval_{0, kTickMs * 1000000LL};
+  bool tick_armed_ = false;
 
   bool draining_ = false;
   std::int64_t drain_deadline_ms_ = 0;
