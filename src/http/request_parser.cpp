@@ -325,6 +325,7 @@ ParseResult parse_request(std::string_view bytes, const ParserLimits& limits, Re
   if ((state.seen & kSeenTransferEncoding) != 0 && (state.seen & kSeenContentLength) != 0) {
     return error(400);  // RFC 9112 6.3: a smuggling vector
   }
+  out.has_host = (state.seen & kSeenHost) != 0;
   if (state.connection_close) {
     out.keep_alive = false;
   } else {

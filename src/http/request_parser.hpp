@@ -22,6 +22,7 @@ struct Request {
   std::string_view target;  // raw request-target as sent
   int version_minor = 1;    // HTTP/1.<minor>; only major version 1 is accepted
   std::string_view host;
+  bool has_host = false;  // a Host field was present (HTTP/1.1 requires one: RFC 9112 3.2)
   std::string_view range;
   std::string_view if_range;
   std::string_view if_none_match;

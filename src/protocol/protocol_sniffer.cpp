@@ -31,12 +31,14 @@ bool could_be_request_line(std::string_view line, bool complete) {
 }  // namespace
 
 Protocol sniff_protocol(std::string_view first_bytes, std::size_t limit) {
-  const std::size_t window = first_bytes.size() < limit ? first_bytes.size() : limit;
+  // A request line of `limit` bytes still needs its CRLF.
+  const std::size_t window = first_bytes.size() < limit + 2 ? first_bytes.size() : limit + 2;
   const void* lf = std::memchr(first_bytes.data(), '\n', window);
   if (lf == nullptr) {
-    if (window >= limit) return Protocol::line;
-    return could_be_request_line(first_bytes.substr(0, window), false) ? Protocol::undecided
-                                                                        : Protocol::line;
+    const bool plausible = could_be_request_line(first_bytes.substr(0, window), false);
+    if (!plausible) return Protocol::line;
+    // Over the limit and still shaped like a request line: HTTP, so that the answer is a 414.
+    return window >= limit + 2 ? Protocol::http : Protocol::undecided;
   }
   std::string_view line = first_bytes.substr(0, static_cast<const char*>(lf) - first_bytes.data());
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

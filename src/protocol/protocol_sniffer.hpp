@@ -7,9 +7,10 @@ namespace iocomp::protocol {
 
 enum class Protocol { undecided, http, line };
 
-// HTTP when the first line has the shape "TOKEN SP target SP HTTP/"; the line protocol when the
-// first line is complete and has another shape, or when `limit` bytes hold no line end.
-// Undecided while the first line is incomplete and could still become a request line.
+// HTTP when the first line has the shape "TOKEN SP target SP HTTP/", or when `limit` + 2 bytes
+// hold no line end but are still shaped like the start of a request line (the HTTP parser then
+// answers 414). The line protocol when the first line has another shape. Undecided while the
+// first line is incomplete and could still become a request line.
 Protocol sniff_protocol(std::string_view first_bytes, std::size_t limit);
 
 }  // namespace iocomp::protocol

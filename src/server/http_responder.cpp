@@ -59,7 +59,7 @@ void append_date_header(std::string& out, std::string_view name, std::time_t t) 
 void error_response(int status, bool head_only, Response& out, std::string_view extra_headers = {}) {
   const std::string body = http::error_body(status);
   std::string& h = out.bytes();
-  append_common_head(h, status, out.close);
+  append_common_head(h, status, out);
   fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n", kHtmlType,
                  body.size());
   h.append(extra_headers);
@@ -76,6 +76,7 @@ void error_response(int status, bool head_only, Response& out, std::string_view 
 void Response::clear() {
   status = 200;
   close = false;
+  announce_keep_alive = false;
   // Keep the first part's buffer: a keep-alive connection reuses it for every response.
   if (parts.size() > 1) parts.resize(1);
   if (!parts.empty()) parts.front() = ResponsePart{std::move(parts.front().bytes), 0, 0};
@@ -102,11 +103,15 @@ void Response::append_file_range(std::uint64_t offset, std::uint64_t length) {
   parts.back().file_length = length;
 }
 
-void append_common_head(std::string& out, int status, bool close) {
+void append_common_head(std::string& out, int status, const Response& response) {
   fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\nServer: iocomp/" IOCOMP_VERSION
                                           "\r\nDate: {}\r\n",
                  status, http::reason_phrase(status), current_http_date());
-  if (close) out.append("Connection: close\r\n");
+  if (response.close) {
+    out.append("Connection: close\r\n");
+  } else if (response.announce_keep_alive) {
+    out.append("Connection: keep-alive\r\n");
+  }
 }
 
 void HttpResponder::respond_error(int status, Response& out) {
@@ -120,10 +125,17 @@ void HttpResponder::respond(const http::Request& request, bool keep_alive, std::
                             Response& out) const {
   out.clear();
   out.close = !request.keep_alive || !keep_alive;
+  out.announce_keep_alive = !out.close && request.version_minor == 0;
   const bool head_only = request.method_kind == http::Method::head;
   if (request.method_kind == http::Method::other) {
     out.detail = fmt::format("method {} not allowed", request.method);
     error_response(405, false, out, "Allow: GET, HEAD\r\n");
+    return;
+  }
+  if (request.version_minor >= 1 && !request.has_host) {
+    out.detail = "HTTP/1.1 request without Host";
+    out.close = true;
+    error_response(400, head_only, out);
     return;
   }
   auto decoded = http::decode_request_path(request.target);
@@ -168,7 +180,7 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
     append_date_header(h, "Last-Modified", validators.last_modified);
   };
   if (precondition == http::Precondition::not_modified) {
-    append_common_head(h, 304, out.close);
+    append_common_head(h, 304, out);
     append_validators();
     h.append("\r\n");
     out.status = 304;
@@ -188,7 +200,7 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
   out.cache_key.assign(relative);
 
   if (ranges.outcome == http::RangeOutcome::full) {
-    append_common_head(h, 200, out.close);
+    append_common_head(h, 200, out);
     fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n", type,
                    size);
     append_validators();
@@ -203,7 +215,7 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
   out.status = 206;
   if (ranges.ranges.size() == 1) {
     const http::ByteRange& r = ranges.ranges.front();
-    append_common_head(h, 206, out.close);
+    append_common_head(h, 206, out);
     fmt::format_to(std::back_inserter(h),
                    "Content-Type: {}\r\nContent-Length: {}\r\nContent-Range: bytes {}-{}/{}\r\n",
                    type, r.length(), r.first, r.last, size);
@@ -227,7 +239,7 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
   }
   const std::string closing = fmt::format("\r\n--{}--\r\n", boundary);
   length += closing.size();
-  append_common_head(h, 206, out.close);
+  append_common_head(h, 206, out);
   fmt::format_to(std::back_inserter(h),
                  "Content-Type: multipart/byteranges; boundary={}\r\nContent-Length: {}\r\n",
                  boundary, length);
@@ -286,7 +298,7 @@ void HttpResponder::respond_directory(const http::Request& request, std::string_
   }
   const std::string body = http::render_directory_listing(url_path, std::move(entries));
   std::string& h = out.bytes();
-  append_common_head(h, 200, out.close);
+  append_common_head(h, 200, out);
   fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
                  kHtmlType, body.size());
   if (!head_only) {

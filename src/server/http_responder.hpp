@@ -28,6 +28,7 @@ struct ResponsePart {
 struct Response {
   int status = 200;
   bool close = false;  // send "Connection: close" and close after the response
+  bool announce_keep_alive = false;  // HTTP/1.0 keep-alive: say "Connection: keep-alive"
   std::vector<ResponsePart> parts;
   std::shared_ptr<const fs::CachedFile> file;  // kept alive while the parts are being sent
   std::string detail;                           // for the log: the file name or the error
@@ -66,6 +67,6 @@ class HttpResponder {
 };
 
 // Status line, Date, Server and Connection; the caller adds the rest and the blank line.
-void append_common_head(std::string& out, int status, bool close);
+void append_common_head(std::string& out, int status, const Response& response);
 
 }  // namespace iocomp::server

@@ -360,6 +360,17 @@ TEST(HttpRequestParser, PipelinedPairInOneBuffer) {
   EXPECT_FALSE(request.keep_alive);
 }
 
+TEST(HttpRequestParser, HostPresenceIsReported) {
+  Request request;
+  ASSERT_EQ(parse("GET / HTTP/1.1\r\n\r\n", request).status, ParseStatus::complete);
+  EXPECT_FALSE(request.has_host);
+  ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost:\r\n\r\n", request).status, ParseStatus::complete);
+  EXPECT_TRUE(request.has_host);
+  EXPECT_TRUE(request.host.empty());
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\n\r\n", request).status, ParseStatus::complete);
+  EXPECT_FALSE(request.has_host);
+}
+
 TEST(HttpRequestParser, ReparseResetsOutput) {
   Request request;
   ASSERT_EQ(

@@ -41,8 +41,16 @@ TEST(ProtocolSniffer, WaitsWhileARequestLineIsStillPossible) {
   EXPECT_EQ(sniff_protocol(line, kLimit), Protocol::http);
 }
 
-TEST(ProtocolSniffer, NoLineEndWithinTheLimitIsALine) {
-  EXPECT_EQ(sniff_protocol("GET /" + std::string(100, 'a'), 50), Protocol::line);
+TEST(ProtocolSniffer, OverlongRequestLineIsHttpSoItGets414) {
+  EXPECT_EQ(sniff_protocol("GET /" + std::string(100, 'a'), 50), Protocol::http);
+  EXPECT_EQ(sniff_protocol("GET /" + std::string(40, 'a'), 50), Protocol::undecided);
+  EXPECT_EQ(sniff_protocol(std::string(100, 'a'), 50), Protocol::line);
+}
+
+TEST(ProtocolSniffer, RequestLineExactlyAtTheLimitStillGetsItsCrlf) {
+  const std::string line = "GET /" + std::string(45, 'a') + " HTTP/1.1";  // 59 bytes
+  EXPECT_EQ(sniff_protocol(line + "\r", line.size()), Protocol::undecided);
+  EXPECT_EQ(sniff_protocol(line + "\r\n", line.size()), Protocol::http);
 }
 
 }  // namespace
