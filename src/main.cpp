@@ -44,6 +44,16 @@ int main(int argc, char** argv) {
                  "Connections served at once; more are closed on accept")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}))
       ->capture_default_str();
+  app.add_option("--max-connections-per-ip", config.max_connections_per_ip,
+                 "Connections from one client address at once (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--max-requests-per-connection", config.max_requests_per_connection,
+                 "Requests served on one connection before it is closed (0: no limit)")
+      ->capture_default_str();
+  app.add_flag("--allow-hidden", config.allow_hidden,
+               "Serve names with a component starting with '.' (refused by default)");
+  app.add_option("-u,--user", config.user,
+                 "Drop privileges to this user after binding the port (when started as root)");
   app.add_option("--file-cache-entries", config.file_cache_entries,
                  "Open files cached per worker (0: no cache)")
       ->capture_default_str();

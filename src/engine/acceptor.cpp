@@ -7,12 +7,16 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <memory>
 #include <ctime>
 #include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "engine/admission.hpp"
+#include "engine/incoming.hpp"
+#include "engine/listener.hpp"
 #include "engine/operation.hpp"
 #include "engine/uring_worker.hpp"
 #include "log/event_log.hpp"
@@ -26,12 +30,13 @@ enum class AcceptorOp : std::uint64_t {
   signal = 2,
   worker_done = 3,
   backoff = 4,
-  handed_off = 5,  // the source-side completion of a MSG_RING; fd in the upper bits
+  handed_off = 5,  // the source-side completion of a MSG_RING; IncomingConnection* in the rest
   cancel = 6,
 };
 
-std::uint64_t tag(AcceptorOp op, std::uint64_t payload = 0) {
-  return (payload << 3) | static_cast<std::uint64_t>(op);
+std::uint64_t tag(AcceptorOp op) { return static_cast<std::uint64_t>(op); }
+std::uint64_t tag(AcceptorOp op, IncomingConnection* incoming) {
+  return reinterpret_cast<std::uint64_t>(incoming) | static_cast<std::uint64_t>(op);
 }
 
 }  // namespace
@@ -41,6 +46,7 @@ struct Acceptor::Impl {
   int signal_fd;
   int done_fd;
   std::vector<UringWorker*> workers;
+  AdmissionControl& admission;
   AcceptorConfig config;
   log::LogSink* sink;
   io_uring ring{};
@@ -51,13 +57,15 @@ struct Acceptor::Impl {
   bool accepting = false;
   bool shutting_down = false;
   __kernel_timespec backoff{};
-  std::uint64_t refused = 0;
+  std::uint64_t refused_total = 0;
+  std::uint64_t refused_address = 0;
 };
 
 Acceptor::Acceptor(int listen_fd, int signal_fd, int workers_done_fd,
-                   std::vector<UringWorker*> workers, const AcceptorConfig& config,
-                   log::LogSink* sink)
-    : impl_(new Impl{listen_fd, signal_fd, workers_done_fd, std::move(workers), config, sink}) {
+                   std::vector<UringWorker*> workers, AdmissionControl& admission,
+                   const AcceptorConfig& config, log::LogSink* sink)
+    : impl_(new Impl{listen_fd, signal_fd, workers_done_fd, std::move(workers), admission, config,
+                     sink}) {
   const int ret = io_uring_queue_init(64, &impl_->ring, 0);
   if (ret < 0) {
     delete impl_;
@@ -110,23 +118,34 @@ void Acceptor::arm_done_read() {
 }
 
 void Acceptor::on_accepted(int fd) {
-  std::size_t total = 0;
-  for (const UringWorker* w : impl_->workers) total += w->connection_count();
-  if (total >= impl_->config.max_connections) {
+  auto incoming = std::make_unique<IncomingConnection>();
+  incoming->fd = fd;
+  socklen_t len = sizeof incoming->peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&incoming->peer), &len) < 0) {
+    ::close(fd);  // already reset by the peer
+    return;
+  }
+  incoming->address_key = AdmissionControl::address_key(incoming->peer);
+  const Admission verdict = impl_->admission.admit(incoming->address_key);
+  if (verdict != Admission::admitted) {
     // Refuse at once: the accepted connections keep their service.
     ::close(fd);
-    if (impl_->refused++ % 1000 == 0) {
-      say(fmt::format("- connection refused: --max-connections {} reached ({} so far)",
-                      impl_->config.max_connections, impl_->refused));
+    const bool total = verdict == Admission::too_many_connections;
+    const std::uint64_t n = total ? impl_->refused_total++ : impl_->refused_address++;
+    if (n % 1000 == 0) {
+      say(fmt::format("{} connection refused: {} ({} refused so far)",
+                      format_socket_address(&incoming->peer),
+                      total ? "--max-connections reached" : "--max-connections-per-ip reached",
+                      n + 1));
     }
     return;
   }
   UringWorker* target = impl_->workers[impl_->next_worker];
   impl_->next_worker = (impl_->next_worker + 1) % impl_->workers.size();
   io_uring_sqe* sqe = sqe_of(&impl_->ring);
-  io_uring_prep_msg_ring(sqe, target->ring_fd(), static_cast<unsigned>(fd),
-                         pack(OpKind::incoming), 0);
-  io_uring_sqe_set_data64(sqe, tag(AcceptorOp::handed_off, static_cast<std::uint64_t>(fd)));
+  IncomingConnection* handed = incoming.release();
+  io_uring_prep_msg_ring(sqe, target->ring_fd(), 0, pack(OpKind::incoming, handed), 0);
+  io_uring_sqe_set_data64(sqe, tag(AcceptorOp::handed_off, handed));
 }
 
 void Acceptor::begin_shutdown(int signo) {
@@ -188,7 +207,13 @@ void Acceptor::run() {
           if (!s.shutting_down) arm_accept();
           break;
         case AcceptorOp::handed_off:
-          if (res < 0) ::close(static_cast<int>(cqe->user_data >> 3));
+          if (res < 0) {
+            // The worker never saw it: undo the admission here.
+            std::unique_ptr<IncomingConnection> lost(
+                object_of<IncomingConnection>(cqe->user_data));
+            ::close(lost->fd);
+            s.admission.release(lost->address_key);
+          }
           break;
         case AcceptorOp::signal:
           if (res == static_cast<int>(sizeof s.siginfo)) {

@@ -16,8 +16,9 @@ namespace iocomp::engine {
 
 class UringWorker;
 
+class AdmissionControl;
+
 struct AcceptorConfig {
-  std::size_t max_connections = 20000;
   int accept_backoff_ms = 100;  // pause after EMFILE / ENFILE instead of spinning
 };
 
@@ -26,7 +27,7 @@ class Acceptor {
   // signal_fd: a signalfd for SIGINT and SIGTERM (blocked in every thread).
   // workers_done_fd: an eventfd every worker adds 1 to when it has stopped.
   Acceptor(int listen_fd, int signal_fd, int workers_done_fd, std::vector<UringWorker*> workers,
-           const AcceptorConfig& config, log::LogSink* sink);
+           AdmissionControl& admission, const AcceptorConfig& config, log::LogSink* sink);
   ~Acceptor();
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;

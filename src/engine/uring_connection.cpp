@@ -11,8 +11,8 @@
 
 namespace iocomp::engine {
 
-Connection::Connection(UringWorker& worker, int fd, std::string peer)
-    : worker_(worker), fd_(fd), peer_(std::move(peer)) {}
+Connection::Connection(UringWorker& worker, int fd, std::string peer, std::string address_key)
+    : worker_(worker), fd_(fd), peer_(std::move(peer)), address_key_(std::move(address_key)) {}
 
 Connection::~Connection() {
   // The session goes first: it may own files whose ranges were being sent.

@@ -16,7 +16,7 @@ namespace iocomp::engine {
 
 class alignas(16) Connection final : public Channel {
  public:
-  Connection(UringWorker& worker, int fd, std::string peer);
+  Connection(UringWorker& worker, int fd, std::string peer, std::string address_key);
   ~Connection() override;
 
   // Channel
@@ -58,6 +58,7 @@ class alignas(16) Connection final : public Channel {
   UringWorker& worker_;
   int fd_;
   std::string peer_;
+  std::string address_key_;  // admission slot, released by the worker when this is freed
   std::unique_ptr<SessionHandler> session_;
   State state_ = State::open;
   std::uint16_t inflight_ = 0;

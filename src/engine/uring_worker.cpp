@@ -9,11 +9,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <ctime>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "engine/admission.hpp"
+#include "engine/incoming.hpp"
 #include "engine/listener.hpp"
 #include "engine/operation.hpp"
 #include "engine/uring_connection.hpp"
@@ -34,8 +37,12 @@ std::int64_t monotonic_ms() {
 }  // namespace
 
 UringWorker::UringWorker(int index, const WorkerConfig& config, SessionFactory factory,
-                         log::LogSink* sink)
-    : index_(index), config_(config), factory_(std::move(factory)), log_(sink) {
+                         AdmissionControl& admission, log::LogSink* sink)
+    : index_(index),
+      config_(config),
+      factory_(std::move(factory)),
+      admission_(admission),
+      log_(sink) {
   io_uring_params params{};
   // Only this worker's thread submits, and completions' task work runs when it asks for events:
   // fewer interrupts and no cross-thread wakeups. The ring starts disabled: the thread that
@@ -82,6 +89,7 @@ UringWorker::~UringWorker() {
   while (connections_ != nullptr) {
     Connection* c = connections_;
     unlink(*c);
+    admission_.release(c->address_key_);
     delete c;
   }
   io_uring_queue_exit(&ring_);
@@ -116,7 +124,6 @@ void UringWorker::link(Connection& c) {
   c.next_ = connections_;
   if (connections_ != nullptr) connections_->prev_ = &c;
   connections_ = &c;
-  connection_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void UringWorker::unlink(Connection& c) {
@@ -125,7 +132,6 @@ void UringWorker::unlink(Connection& c) {
   if (connections_ == &c) connections_ = c.next_;
   c.prev_ = c.next_ = nullptr;
   disarm_timer(c);
-  connection_count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 // Every timer class has one fixed duration, so appending at the tail keeps each list sorted by
@@ -190,20 +196,17 @@ void UringWorker::arm_tick() {
   tick_armed_ = true;
 }
 
-void UringWorker::adopt(int fd) {
+void UringWorker::adopt(IncomingConnection* raw) {
+  std::unique_ptr<IncomingConnection> incoming(raw);
   if (draining_) {
-    ::close(fd);
-    return;
-  }
-  sockaddr_storage peer{};
-  socklen_t len = sizeof peer;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) < 0) {
-    ::close(fd);  // already reset by the peer
+    ::close(incoming->fd);
+    admission_.release(incoming->address_key);
     return;
   }
   const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  auto* c = new Connection(*this, fd, format_socket_address(&peer));
+  ::setsockopt(incoming->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto* c = new Connection(*this, incoming->fd, format_socket_address(&incoming->peer),
+                           std::move(incoming->address_key));
   link(*c);
   c->start(factory_(*c, log_, index_));
   c->maybe_release();
@@ -237,7 +240,7 @@ void UringWorker::dispatch(const io_uring_cqe& cqe) {
       object_of<Connection>(data)->on_poll_out_complete(cqe.res);
       break;
     case OpKind::incoming:
-      if (cqe.res >= 0) adopt(cqe.res);
+      adopt(object_of<IncomingConnection>(data));
       break;
     case OpKind::stop:
       stop_requested_ = true;
@@ -259,6 +262,7 @@ void UringWorker::run_deferred() {
   for (Connection* c : work) c->retry_recv();
   for (Connection* c : release_) {
     unlink(*c);
+    admission_.release(c->address_key_);
     delete c;
   }
   release_.clear();

@@ -3,7 +3,6 @@
 // waiting on the completion port", with a private ring so that no lock sits on the hot path.
 #include <liburing.h>
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,7 +17,9 @@ class LogSink;
 
 namespace iocomp::engine {
 
+class AdmissionControl;
 class Connection;
+struct IncomingConnection;
 
 struct WorkerConfig {
   unsigned ring_entries = 1024;
@@ -40,15 +41,14 @@ using SessionFactory = std::function<std::unique_ptr<SessionHandler>(
 class UringWorker {
  public:
   // Sets up the ring; throws std::runtime_error when io_uring is unavailable.
-  UringWorker(int index, const WorkerConfig& config, SessionFactory factory, log::LogSink* sink);
+  UringWorker(int index, const WorkerConfig& config, SessionFactory factory,
+              AdmissionControl& admission, log::LogSink* sink);
   ~UringWorker();
   UringWorker(const UringWorker&) = delete;
   UringWorker& operator=(const UringWorker&) = delete;
 
   int ring_fd() const { return ring_.ring_fd; }
   int index() const { return index_; }
-  // Connections currently owned (read by the acceptor for --max-connections).
-  std::size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
 
   // Called first on the worker's own thread: makes that thread the ring's single issuer.
   // Messages (new connections, stop) may be sent to ring_fd() only after this returns.
@@ -67,7 +67,7 @@ class UringWorker {
 
   io_uring_sqe* get_sqe();
   void dispatch(const io_uring_cqe& cqe);
-  void adopt(int fd);
+  void adopt(IncomingConnection* incoming);
   void begin_drain();
   void run_deferred();
   void expire_timers();
@@ -86,6 +86,7 @@ class UringWorker {
   int index_;
   WorkerConfig config_;
   SessionFactory factory_;
+  AdmissionControl& admission_;
   log::EventLog log_;
   io_uring ring_{};
 
@@ -95,7 +96,6 @@ class UringWorker {
   char* buffers_ = nullptr;
 
   Connection* connections_ = nullptr;  // intrusive list of every live connection
-  std::atomic<std::size_t> connection_count_{0};
   TimerList timers_[static_cast<int>(TimerClass::count)];
   std::int64_t now_ms_ = 0;
 

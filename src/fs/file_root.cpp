@@ -81,7 +81,8 @@ void OpenFile::reset() {
   fd_ = -1;
 }
 
-FileRoot::FileRoot(const std::string& directory) : path_(directory) {
+FileRoot::FileRoot(const std::string& directory, bool allow_hidden)
+    : allow_hidden_(allow_hidden), path_(directory) {
   root_fd_ = ::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0) {
     throw std::runtime_error(
@@ -93,9 +94,22 @@ FileRoot::~FileRoot() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
 
+bool FileRoot::is_hidden(std::string_view name) {
+  std::size_t start = 0;
+  while (start < name.size()) {
+    std::size_t end = name.find('/', start);
+    if (end == std::string_view::npos) end = name.size();
+    const std::string_view part = name.substr(start, end - start);
+    if (!part.empty() && part.front() == '.' && part != "." && part != "..") return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
   while (!name.empty() && name.front() == '/') name.remove_prefix(1);
   if (name.empty()) name = ".";
+  if (!allow_hidden_ && is_hidden(name)) return FileError::forbidden;
   if (name.size() >= PATH_MAX) return FileError::name_too_long;
   if (name.find('\0') != std::string_view::npos) return FileError::not_found;
   char path[PATH_MAX];
@@ -134,7 +148,8 @@ bool FileRoot::stat_beneath_unchecked(std::string_view name, struct stat& out) c
   return ::fstatat(root_fd_, path, &out, 0) == 0;
 }
 
-std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(const OpenFile& directory) {
+std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(
+    const OpenFile& directory, std::string_view relative) const {
   // A private descriptor: the directory stream takes ownership and closes it.
   const int fd = ::openat(directory.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return from_errno(errno);
@@ -144,12 +159,24 @@ std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(const OpenFile&
     ::close(fd);
     return from_errno(err);
   }
+  std::string prefix(relative);
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  if (!prefix.empty()) prefix.push_back('/');
   std::vector<ListedEntry> entries;
   while (const dirent* entry = ::readdir(dir)) {
     const std::string_view name = entry->d_name;
     if (name == "." || name == "..") continue;
+    if (!allow_hidden_ && name.front() == '.') continue;
     struct stat st{};
-    if (::fstatat(fd, entry->d_name, &st, 0) < 0) continue;
+    if (::fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      // Describe a symlink by what it leads to, and only when that is beneath the root.
+      auto target = open(prefix + std::string(name));
+      const auto* file = std::get_if<OpenFile>(&target);
+      if (file == nullptr) continue;
+      entries.push_back({std::string(name), file->is_directory(), file->size(), file->mtime()});
+      continue;
+    }
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue;
     entries.push_back({std::string(name), S_ISDIR(st.st_mode),
                        static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec});

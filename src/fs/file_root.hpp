@@ -63,8 +63,9 @@ struct ListedEntry {
 
 class FileRoot {
  public:
-  // Opens the root directory; throws std::runtime_error when it cannot.
-  explicit FileRoot(const std::string& directory);
+  // Opens the root directory; throws std::runtime_error when it cannot. Unless allow_hidden,
+  // names with a component starting with '.' (other than "." and "..") are refused.
+  explicit FileRoot(const std::string& directory, bool allow_hidden = false);
   FileRoot(const FileRoot&) = delete;
   FileRoot& operator=(const FileRoot&) = delete;
   ~FileRoot();
@@ -74,9 +75,14 @@ class FileRoot {
   // anything that is not a regular file or a directory.
   std::variant<OpenFile, FileError> open(std::string_view name) const;
 
-  // Lists an open directory (entries that cannot be stat'ed or are not regular files or
-  // directories are skipped; "." and ".." are not listed).
-  static std::variant<std::vector<ListedEntry>, FileError> list(const OpenFile& directory);
+  // Lists the open directory found at `relative`. Skipped: "." and "..", hidden names (unless
+  // allowed), anything that is not a regular file or a directory, and symlinks that do not
+  // resolve beneath the root (whose target's size and date must not leak either).
+  std::variant<std::vector<ListedEntry>, FileError> list(const OpenFile& directory,
+                                                         std::string_view relative) const;
+
+  // True when some component of `name` starts with '.' (and is not "." or "..").
+  static bool is_hidden(std::string_view name);
 
   // fstatat of a name relative to the root, following symlinks, WITHOUT confinement: only for
   // comparing identity with a file already opened through open() (OpenFileCache). Never use
@@ -87,6 +93,7 @@ class FileRoot {
 
  private:
   int root_fd_ = -1;
+  bool allow_hidden_ = false;
   std::string path_;
 };
 

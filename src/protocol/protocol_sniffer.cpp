@@ -5,7 +5,10 @@
 namespace iocomp::protocol {
 namespace {
 
-bool is_method_char(char c) { return c >= 'A' && c <= 'Z'; }
+// Methods are tokens; in practice upper-case letters, digits, '-' and '_' ("M-SEARCH").
+bool is_method_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
 
 // Checks the prefix seen so far against "METHOD SP target SP HTTP/". Returns false as soon as
 // the prefix can no longer be a request line.
@@ -13,7 +16,7 @@ bool could_be_request_line(std::string_view line, bool complete) {
   std::size_t i = 0;
   while (i < line.size() && is_method_char(line[i])) ++i;
   if (i == line.size()) return !complete && i <= 16;
-  if (i == 0 || i > 16 || line[i] != ' ') return false;
+  if (i == 0 || i > 16 || line[i] != ' ' || line[0] < 'A' || line[0] > 'Z') return false;
   const std::size_t target_start = ++i;
   while (i < line.size() && line[i] != ' ') {
     if (static_cast<unsigned char>(line[i]) < 0x20) return false;

@@ -271,7 +271,7 @@ void HttpResponder::respond_directory(const http::Request& request, std::string_
     }
     url_path.append(relative).append("/");
   }
-  if (!trailing_slash && !relative.empty()) {
+  if (!trailing_slash) {  // also "/sub/..": relative links only work from a URL ending in '/'
     out.detail = fmt::format("redirect to {}", location);
     error_response(301, head_only, out, fmt::format("Location: {}\r\n", location));
     return;
@@ -286,7 +286,7 @@ void HttpResponder::respond_directory(const http::Request& request, std::string_
     return;
   }
 
-  auto listed = fs::FileRoot::list(dir);
+  auto listed = root_.list(dir, relative);
   if (const auto* error = std::get_if<fs::FileError>(&listed)) {
     out.detail = fmt::format("{}: {}", url_path, fs::describe(*error));
     error_response(status_for(*error), head_only, out);

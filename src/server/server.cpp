@@ -1,12 +1,17 @@
 #include "server/server.hpp"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstring>
 #include <csignal>
 #include <cstdlib>
 #include <latch>
@@ -18,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "engine/acceptor.hpp"
+#include "engine/admission.hpp"
 #include "engine/listener.hpp"
 #include "engine/uring_worker.hpp"
 #include "fs/file_root.hpp"
@@ -45,6 +51,25 @@ std::string absolute_path(const std::string& path) {
   char resolved[PATH_MAX];
   if (::realpath(path.c_str(), resolved) != nullptr) return resolved;
   return path;
+}
+
+// After binding (a port below 1024 needs root), become --user. Warns when serving as root.
+void drop_privileges(const std::string& user) {
+  if (user.empty()) {
+    if (::geteuid() == 0) {
+      std::fprintf(stderr,
+                   "iocomp: warning: serving as root; use --user NAME to drop privileges\n");
+    }
+    return;
+  }
+  errno = 0;
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) throw std::runtime_error(fmt::format("--user {}: no such user", user));
+  if (::initgroups(pw->pw_name, pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 ||
+      ::setuid(pw->pw_uid) != 0) {
+    throw std::runtime_error(fmt::format("--user {}: {}", user, std::strerror(errno)));
+  }
+  if (::setuid(0) == 0) throw std::runtime_error("--user: privileges could not be dropped");
 }
 
 struct FdGuard {
@@ -78,11 +103,12 @@ int run_server(const ServerConfig& config) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
 
-  const fs::FileRoot root(config.root);
+  const fs::FileRoot root(config.root, config.allow_hidden);
   const http::MimeTypes mime = http::MimeTypes::load_file();
   const engine::BoundListener listener =
       engine::open_listener({config.listen, config.port, 4096});
   FdGuard listen_guard{listener.fd};
+  drop_privileges(config.user);
   FdGuard signal_guard{::signalfd(-1, &signals, SFD_CLOEXEC)};
   FdGuard done_guard{::eventfd(0, EFD_CLOEXEC)};
   if (signal_guard.fd < 0 || done_guard.fd < 0) throw std::runtime_error("signalfd/eventfd failed");
@@ -110,16 +136,17 @@ int run_server(const ServerConfig& config) {
                                                              log::EventLog& log, int worker) {
     return std::make_unique<Session>(channel, log, context, *caches[worker]);
   };
+  engine::AdmissionControl admission(
+      engine::AdmissionLimits{config.max_connections, config.max_connections_per_ip});
   std::vector<std::unique_ptr<engine::UringWorker>> workers;
   std::vector<engine::UringWorker*> worker_pointers;
   for (unsigned i = 0; i < thread_count; ++i) {
-    workers.push_back(std::make_unique<engine::UringWorker>(static_cast<int>(i), worker_config,
-                                                            factory,
-                                                            config.quiet ? nullptr : &sink));
+    workers.push_back(std::make_unique<engine::UringWorker>(
+        static_cast<int>(i), worker_config, factory, admission, config.quiet ? nullptr : &sink));
     worker_pointers.push_back(workers.back().get());
   }
   engine::Acceptor acceptor(listener.fd, signal_guard.fd, done_guard.fd, worker_pointers,
-                            engine::AcceptorConfig{config.max_connections, 100}, &sink);
+                            admission, engine::AcceptorConfig{100}, &sink);
 
   std::latch ready(thread_count);
   std::vector<std::thread> threads;

@@ -37,6 +37,7 @@ Session::~Session() { log_.event(channel_.peer(), "closed after {} requests", re
 void Session::on_open() {
   log_.event(channel_.peer(), "accepted");
   channel_.set_timer(engine::TimerKind::header);
+  header_timer_running_ = true;
   channel_.receive();
 }
 
@@ -72,9 +73,21 @@ void Session::process() {
     close("server shutting down");
     return;
   }
-  channel_.set_timer(input_.empty() && requests_ > 0 ? engine::TimerKind::idle
-                                                     : engine::TimerKind::header);
+  // The header timer runs from the first byte of a request (or from accept) to its end: bytes
+  // trickling in do not re-arm it, so a slowloris client is cut at --header-timeout.
+  if (input_.empty() && requests_ > 0) {
+    channel_.set_timer(engine::TimerKind::idle);
+    header_timer_running_ = false;
+  } else if (!header_timer_running_) {
+    channel_.set_timer(engine::TimerKind::header);
+    header_timer_running_ = true;
+  }
   channel_.receive();
+}
+
+bool Session::last_request_allowed() const {
+  const std::uint64_t limit = context_.config.max_requests_per_connection;
+  return limit != 0 && requests_ >= limit;
 }
 
 std::size_t Session::handle_line(std::string_view input) {
@@ -82,6 +95,7 @@ std::size_t Session::handle_line(std::string_view input) {
   if (line.status == protocol::LineStatus::need_more) return 0;
   ++requests_;
   response_.clear();
+  response_.close = last_request_allowed();
   if (line.status == protocol::LineStatus::too_long) {
     log_.event(channel_.peer(), "error: name longer than {} bytes", context_.config.max_line);
     response_.close = true;
@@ -122,7 +136,8 @@ std::size_t Session::handle_http(std::string_view input) {
     return input.size();
   }
   log_.event(channel_.peer(), "request {} {}", request.method, request.target);
-  responder_.respond(request, !channel_.draining(), monotonic_ms(), response_);
+  responder_.respond(request, !channel_.draining() && !last_request_allowed(), monotonic_ms(),
+                     response_);
   if (!request.transfer_encoding.empty()) {
     response_.close = true;  // a chunked body we will not decode: answer, then close
   } else if (request.content_length) {
@@ -134,6 +149,7 @@ std::size_t Session::handle_http(std::string_view input) {
 
 void Session::start_response() {
   sending_ = true;
+  header_timer_running_ = false;  // the engine's send timer takes the connection's timer slot
   part_index_ = 0;
   response_bytes_ = 0;
   started_ = std::chrono::steady_clock::now();

@@ -46,6 +46,8 @@ class Session final : public engine::SessionHandler {
   // Each returns the bytes consumed from `input`, 0 when it needs more.
   std::size_t handle_line(std::string_view input);
   std::size_t handle_http(std::string_view input);
+  // True when this request is the last --max-requests-per-connection allows.
+  bool last_request_allowed() const;
   void start_response();
   void send_part();
   void close(std::string_view reason);
@@ -60,6 +62,7 @@ class Session final : public engine::SessionHandler {
   std::string input_;
   std::uint64_t body_to_discard_ = 0;  // request body bytes still to skip (HTTP)
   bool sending_ = false;
+  bool header_timer_running_ = false;
   bool closing_ = false;
   std::uint64_t requests_ = 0;
 

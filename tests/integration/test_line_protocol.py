@@ -88,8 +88,8 @@ class LineProtocolTest(unittest.TestCase):
     def test_symlink_inside_root_works(self):
         self.assertEqual(nc(self.server.port, b"alias\n"), self.read("small.txt"))
 
-    def test_dotdot_prefix_in_a_real_name_is_fine(self):
-        self.assertEqual(nc(self.server.port, b"..dots\n"), self.read("..dots"))
+    def test_hidden_names_are_refused_by_default(self):
+        self.assertEqual(nc(self.server.port, b"..dots\n"), TRANSMIT_ERROR)
 
     def test_traversal_attempts_are_refused(self):
         for name in (b"../outside/secret", b"sub dir/../../outside/secret", b"..",

@@ -39,9 +39,7 @@ class FileRootTest : public ::testing::Test {
   }
   void TearDown() override { stdfs::remove_all(base_); }
 
-  static void write(const stdfs::path& p, const std::string& text) {
-    std::ofstream(p) << text;
-  }
+  static void write(const stdfs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
   FileError error_of(const FileRoot& r, std::string_view name) {
     auto result = r.open(name);
@@ -118,7 +116,7 @@ TEST_F(FileRootTest, DirectoriesOpenAndList) {
   auto dir = r.open("");
   ASSERT_TRUE(std::holds_alternative<OpenFile>(dir));
   EXPECT_TRUE(std::get<OpenFile>(dir).is_directory());
-  auto listed = FileRoot::list(std::get<OpenFile>(dir));
+  auto listed = r.list(std::get<OpenFile>(dir), "");
   ASSERT_TRUE(std::holds_alternative<std::vector<ListedEntry>>(listed));
   bool saw_a = false;
   bool saw_fifo = false;
@@ -131,6 +129,52 @@ TEST_F(FileRootTest, DirectoriesOpenAndList) {
   EXPECT_TRUE(saw_a);
   EXPECT_TRUE(saw_sub);
   EXPECT_FALSE(saw_fifo);
+}
+
+TEST_F(FileRootTest, HiddenNamesAreRefusedUnlessAllowed) {
+  write(root_ / ".secret", "s");
+  stdfs::create_directories(root_ / ".git");
+  write(root_ / ".git" / "config", "c");
+  write(root_ / "..dots", "d");
+  const FileRoot strict(root_.string());
+  EXPECT_EQ(error_of(strict, ".secret"), FileError::forbidden);
+  EXPECT_EQ(error_of(strict, ".git/config"), FileError::forbidden);
+  EXPECT_EQ(error_of(strict, "/.git/config"), FileError::forbidden);
+  EXPECT_EQ(error_of(strict, "sub/../.secret"), FileError::forbidden);
+  EXPECT_EQ(error_of(strict, "..dots"), FileError::forbidden);
+  EXPECT_TRUE(std::holds_alternative<OpenFile>(strict.open("./a.txt")));
+  EXPECT_TRUE(std::holds_alternative<OpenFile>(strict.open("sub/../a.txt")));
+
+  const FileRoot relaxed(root_.string(), true);
+  EXPECT_TRUE(std::holds_alternative<OpenFile>(relaxed.open(".secret")));
+  EXPECT_TRUE(std::holds_alternative<OpenFile>(relaxed.open(".git/config")));
+}
+
+TEST_F(FileRootTest, ListingSkipsHiddenNamesAndEscapingLinks) {
+  write(root_ / ".secret", "s");
+  const FileRoot r(root_.string());
+  auto dir = r.open("");
+  ASSERT_TRUE(std::holds_alternative<OpenFile>(dir));
+  auto listed = r.list(std::get<OpenFile>(dir), "");
+  ASSERT_TRUE(std::holds_alternative<std::vector<ListedEntry>>(listed));
+  bool inside_link = false;
+  for (const ListedEntry& e : std::get<std::vector<ListedEntry>>(listed)) {
+    EXPECT_NE(e.name, ".secret");
+    EXPECT_NE(e.name, "escape-link");  // its size and date are the outside file's
+    EXPECT_NE(e.name, "absolute-link");
+    EXPECT_NE(e.name, "escape-dir");
+    if (e.name == "inside-link") {
+      inside_link = true;
+      EXPECT_EQ(e.size, 3u);  // described by its target beneath the root
+    }
+  }
+  EXPECT_TRUE(inside_link);
+  const FileRoot relaxed(root_.string(), true);
+  auto all = relaxed.list(std::get<OpenFile>(dir), "");
+  bool saw_hidden = false;
+  for (const ListedEntry& e : std::get<std::vector<ListedEntry>>(all))
+    saw_hidden |= e.name == ".secret";
+  EXPECT_TRUE(saw_hidden);
 }
 
 TEST_F(FileRootTest, MissingAndBadNames) {

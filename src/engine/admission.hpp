@@ -1,0 +1,42 @@
+#pragma once
+// Who may connect: a cap on connections in total and per client address. Consulted by the
+// acceptor once per connection and released by a worker when the connection is freed; the lock
+// is taken twice per connection, never per request.
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace iocomp::engine {
+
+struct AdmissionLimits {
+  std::size_t max_connections = 20000;
+  std::size_t max_per_address = 0;  // 0: no per-address limit
+};
+
+enum class Admission { admitted, too_many_connections, too_many_from_address };
+
+class AdmissionControl {
+ public:
+  explicit AdmissionControl(const AdmissionLimits& limits) : limits_(limits) {}
+
+  // On success the caller owns one slot for `key` and must call release(key) exactly once.
+  Admission admit(const std::string& key);
+  void release(const std::string& key);
+  std::size_t connections() const { return total_.load(std::memory_order_relaxed); }
+
+  // The address part of a peer ("10.0.0.1", "::1"): the key for the per-address limit.
+  static std::string address_key(const sockaddr_storage& peer);
+
+ private:
+  AdmissionLimits limits_;
+  std::atomic<std::size_t> total_{0};
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::size_t> per_address_;
+};
+
+}  // namespace iocomp::engine

@@ -1,0 +1,16 @@
+#pragma once
+// A connection accepted by the acceptor, on its way to a worker. Travels by pointer in the
+// user_data of a MSG_RING completion; the receiving worker takes ownership.
+#include <sys/socket.h>
+
+#include <string>
+
+namespace iocomp::engine {
+
+struct alignas(16) IncomingConnection {
+  int fd = -1;
+  sockaddr_storage peer{};
+  std::string address_key;  // the admission slot this connection holds
+};
+
+}  // namespace iocomp::engine

@@ -1,0 +1,195 @@
+"""Limits and timeouts against hostile or careless clients. Each test fails without its defence."""
+import os
+import pwd
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import (SLOW, TRANSMIT_ERROR, Server, TempRoot, connect, make_file, nc,  # noqa: E402
+                     recv_exactly, recv_until_closed)
+
+
+def closed_by_server(sock, within):
+    """True when the server closes `sock` (EOF or reset) within `within` seconds."""
+    sock.settimeout(within)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def get(port, path="/a.txt", extra=b""):
+    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n" + extra + b"\r\n"
+
+
+class DefencesTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = TempRoot()
+        self.root = self.tmp.__enter__()
+        os.chmod(self.root, 0o755)
+        make_file(os.path.join(self.root, "a.txt"), 100, seed=1)
+        make_file(os.path.join(self.root, "big.bin"), 64 << 20, seed=2)
+        with open(os.path.join(self.root, ".secret"), "wb") as f:
+            f.write(b"SECRET")
+        os.makedirs(os.path.join(self.root, ".git"))
+        with open(os.path.join(self.root, ".git", "config"), "wb") as f:
+            f.write(b"CONFIG")
+
+    def tearDown(self):
+        self.tmp.__exit__(None, None, None)
+
+    def test_connections_per_address_are_capped(self):
+        with Server(self.root, "--max-connections-per-ip", "3") as server:
+            held = [connect(server.port) for _ in range(3)]
+            for s in held:  # each is really served
+                s.sendall(b"a.txt\n")
+                self.assertEqual(len(recv_exactly(s, 100)), 100)
+            extra = connect(server.port)
+            self.assertTrue(closed_by_server(extra, 2 * SLOW), "4th connection was kept")
+            extra.close()
+            held.pop().close()
+            time.sleep(0.2)
+            again = connect(server.port)
+            again.sendall(b"a.txt\n")
+            self.assertEqual(len(recv_exactly(again, 100)), 100)
+            again.close()
+            for s in held:
+                s.close()
+            self.assertTrue(server.wait_for_log("--max-connections-per-ip reached"))
+
+    def test_total_connections_are_capped_without_starving_accepted_ones(self):
+        with Server(self.root, "--max-connections", "4", "--max-connections-per-ip", "0") as server:
+            held = [connect(server.port) for _ in range(4)]
+            time.sleep(0.2)
+            refused = [connect(server.port) for _ in range(20)]
+            for s in refused:
+                self.assertTrue(closed_by_server(s, 2 * SLOW))
+                s.close()
+            for s in held:  # the accepted ones are still served
+                s.sendall(b"a.txt\n")
+                self.assertEqual(len(recv_exactly(s, 100)), 100)
+                s.close()
+
+    def test_requests_per_connection_are_capped(self):
+        with Server(self.root, "--max-requests-per-connection", "3") as server:
+            s = connect(server.port)
+            s.sendall(get(server.port) * 5)
+            data = recv_until_closed(s)
+            s.close()
+            self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 3)
+            self.assertEqual(data.count(b"Connection: close"), 1)
+            line = nc(server.port, b"a.txt\n" * 5)
+            self.assertEqual(len(line), 300)
+
+    def test_hidden_files_are_refused_unless_allowed(self):
+        with Server(self.root) as server:
+            for path in ("/.secret", "/.git/config", "/%2esecret", "/x/../.secret"):
+                s = connect(server.port)
+                s.sendall(get(server.port, path, b"Connection: close\r\n"))
+                data = recv_until_closed(s)
+                s.close()
+                self.assertNotIn(b"SECRET", data, path)
+                self.assertNotIn(b"CONFIG", data, path)
+                self.assertRegex(data, rb"^HTTP/1.1 (403|404|400) ", path)
+            self.assertEqual(nc(server.port, b".secret\n"), TRANSMIT_ERROR)
+            s = connect(server.port)
+            s.sendall(get(server.port, "/", b"Connection: close\r\n"))
+            listing = recv_until_closed(s)
+            s.close()
+            self.assertIn(b"a.txt", listing)
+            self.assertNotIn(b".secret", listing)
+            self.assertNotIn(b".git", listing)
+        with Server(self.root, "--allow-hidden") as server:
+            self.assertEqual(nc(server.port, b".secret\n"), b"SECRET")
+
+    def test_slowloris_is_cut_at_the_header_timeout(self):
+        with Server(self.root, "--header-timeout", "0.5") as server:
+            s = connect(server.port)
+            start = time.monotonic()
+            request = get(server.port)
+            closed = False
+            for byte in request:  # one byte every 0.1 s: each arrival must not re-arm the timer
+                try:
+                    s.sendall(bytes([byte]))
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+                if closed_by_server(s, 0.1):  # FIN (the server then lingers, reading)
+                    closed = True
+                    break
+                if time.monotonic() - start > 3 * SLOW:
+                    break
+            if not closed:
+                closed = closed_by_server(s, 1)
+            elapsed = time.monotonic() - start
+            s.close()
+            self.assertTrue(closed)
+            self.assertLess(elapsed, 2.5 * SLOW, "header timeout was re-armed by trickling bytes")
+            self.assertTrue(server.wait_for_log("request header timeout"))
+
+    def test_silent_connection_is_cut_at_the_header_timeout(self):
+        with Server(self.root, "--header-timeout", "0.3") as server:
+            s = connect(server.port)
+            start = time.monotonic()
+            self.assertTrue(closed_by_server(s, 3 * SLOW))
+            self.assertGreater(time.monotonic() - start, 0.25)
+            s.close()
+
+    def test_idle_keep_alive_is_cut_at_the_idle_timeout(self):
+        with Server(self.root, "--idle-timeout", "0.4", "--header-timeout", "30") as server:
+            s = connect(server.port)
+            s.sendall(b"a.txt\n")
+            recv_exactly(s, 100)
+            start = time.monotonic()
+            self.assertTrue(closed_by_server(s, 3 * SLOW))
+            self.assertGreater(time.monotonic() - start, 0.3)
+            s.close()
+            self.assertTrue(server.wait_for_log("keep-alive idle timeout"))
+
+    def test_client_that_stops_reading_is_cut_at_the_send_timeout(self):
+        with Server(self.root, "--send-timeout", "0.5") as server:
+            s = connect(server.port)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"big.bin\n")
+            recv_exactly(s, 4096)
+            self.assertTrue(server.wait_for_log("send timeout", timeout=5))
+            s.close()
+            self.assertEqual(len(nc(server.port, b"a.txt\n")), 100)
+
+    def test_user_flag_drops_privileges(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to drop privileges")
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user nobody")
+        with Server(self.root, "--user", "nobody") as server:
+            with open(f"/proc/{server.proc.pid}/status") as f:
+                uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+            self.assertEqual(set(int(u) for u in uids), {nobody.pw_uid})
+            self.assertEqual(len(nc(server.port, b"a.txt\n")), 100)
+            os.chmod(os.path.join(self.root, "a.txt"), 0o600)  # now unreadable for nobody
+            out = nc(server.port, b"a.txt\n")
+            # A cached descriptor may still serve it within --file-cache-valid; a fresh open must not.
+            time.sleep(1.2)
+            os.utime(os.path.join(self.root, "a.txt"))
+            self.assertEqual(nc(server.port, b"a.txt\n"), TRANSMIT_ERROR, out)
+
+    def test_unknown_user_is_a_clear_error(self):
+        out = subprocess.run([os.environ.get("IOCOMP_BINARY", "build/iocomp"), "--root", self.root,
+                              "--port", "0", "--listen", "127.0.0.1", "--user", "no-such-user-x"],
+                             capture_output=True, timeout=10)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(b"no such user", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
