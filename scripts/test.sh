@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit and integration tests on the Release build, the same again
-# under AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer harness for a bounded
+# under AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer (the second-signal
+# exit skips joining threads on purpose, so thread-leak reports are off), then each libFuzzer
+# harness for a bounded
 # time. Set IOCOMP_FUZZ_SECONDS to change the fuzzing time per harness (default 30).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +26,12 @@ cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 IOCOMP_SLOW_BUILD=1 \
    ctest --output-on-failure -j"$jobs" --timeout 900) || status=1
+
+step "ThreadSanitizer build and tests"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_SANITIZE=thread >/dev/null
+cmake --build build-tsan -j"$jobs" --target iocomp unit_tests
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:report_thread_leaks=0 IOCOMP_SLOW_BUILD=1 \
+   ctest --output-on-failure -j"$jobs" --timeout 900 -E '^fuzz\.') || status=1
 
 step "Fuzzing (${fuzz_seconds}s per harness)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_FUZZ=ON \

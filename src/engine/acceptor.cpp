@@ -144,6 +144,7 @@ void Acceptor::on_accepted(int fd) {
   impl_->next_worker = (impl_->next_worker + 1) % impl_->workers.size();
   io_uring_sqe* sqe = sqe_of(&impl_->ring);
   IncomingConnection* handed = incoming.release();
+  handed->published.store(true, std::memory_order_release);
   io_uring_prep_msg_ring(sqe, target->ring_fd(), 0, pack(OpKind::incoming, handed), 0);
   io_uring_sqe_set_data64(sqe, tag(AcceptorOp::handed_off, handed));
 }

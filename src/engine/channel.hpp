@@ -43,9 +43,10 @@ class Channel {
   // Asks for one batch of bytes; SessionHandler::on_receive or on_receive_end follows.
   // A no-op when a receive is already pending.
   virtual void receive() = 0;
-  // Sends `head` then `file`. Both must stay valid until on_sent. One send at a time.
-  // on_sent is never called from inside send() itself.
-  virtual void send(std::string_view head, FileRange file) = 0;
+  // Sends `head`, then `body` (bytes held elsewhere, e.g. a cached file: not copied), then
+  // `file`. All must stay valid until on_sent. One send at a time. on_sent is never called from
+  // inside send() itself. Head and body leave in one operation.
+  virtual void send(std::string_view head, std::string_view body, FileRange file) = 0;
   // Closes after flushing what was sent (FIN, then a short lingering read); idempotent.
   virtual void close() = 0;
   // Arms the single per-connection protocol timer (replacing any armed one); none disarms.

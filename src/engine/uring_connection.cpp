@@ -72,16 +72,17 @@ void Connection::retry_recv() {
   }
 }
 
-void Connection::send(std::string_view head, FileRange file) {
+void Connection::send(std::string_view head, std::string_view body, FileRange file) {
   if (state_ != State::open) return;
   send_active_ = true;
-  head_ = head;
-  head_sent_ = 0;
+  iov_[0] = {const_cast<char*>(head.data()), head.size()};
+  iov_[1] = {const_cast<char*>(body.data()), body.size()};
+  iov_first_ = head.empty() ? 1 : 0;
   file_ = file;
   bytes_sent_ = 0;
   worker_.arm_timer(*this, UringWorker::TimerClass::send);
-  if (!head_.empty()) {
-    submit_send_head(false);
+  if (!head.empty() || !body.empty()) {
+    submit_send_bytes(false);
   } else {
     // Never complete inside the call that started the send: the session is still on the stack.
     queued_ = true;
@@ -89,12 +90,20 @@ void Connection::send(std::string_view head, FileRange file) {
   }
 }
 
-void Connection::submit_send_head(bool poll_first) {
+void Connection::submit_send_bytes(bool poll_first) {
+  while (iov_first_ < 2 && iov_[iov_first_].iov_len == 0) ++iov_first_;
   io_uring_sqe* sqe = worker_.get_sqe();
-  // MSG_MORE holds the head back so that it leaves in the same segment as the body's start.
-  const int more = file_.length > 0 ? MSG_MORE : 0;
-  io_uring_prep_send(sqe, fd_, head_.data() + head_sent_, head_.size() - head_sent_,
-                     MSG_NOSIGNAL | more);
+  // MSG_MORE holds the bytes back so that they leave in the same segment as the file's start.
+  const int flags = MSG_NOSIGNAL | (file_.length > 0 ? MSG_MORE : 0);
+  if (iov_first_ == 1 || iov_[1].iov_len == 0) {
+    // One buffer: a plain send is cheaper than sendmsg.
+    io_uring_prep_send(sqe, fd_, iov_[iov_first_].iov_base, iov_[iov_first_].iov_len, flags);
+  } else {
+    msg_ = {};
+    msg_.msg_iov = &iov_[iov_first_];
+    msg_.msg_iovlen = static_cast<std::size_t>(2 - iov_first_);
+    io_uring_prep_sendmsg(sqe, fd_, &msg_, flags);
+  }
   if (poll_first) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
   io_uring_sqe_set_data64(sqe, pack(OpKind::send, this));
   ++inflight_;
@@ -107,18 +116,28 @@ void Connection::on_send_complete(int res) {
     return;
   }
   if (res == -EAGAIN || res == -EINTR) {
-    submit_send_head(true);
+    submit_send_bytes(true);
     return;
   }
   if (res < 0) {
     finish_send(res);
     return;
   }
-  head_sent_ += static_cast<std::size_t>(res);
   bytes_sent_ += static_cast<std::uint64_t>(res);
   if (res > 0) worker_.arm_timer(*this, UringWorker::TimerClass::send);
-  if (head_sent_ < head_.size()) {
-    submit_send_head(false);
+  // Advance over what was sent (a short send can end anywhere in either buffer).
+  auto left = static_cast<std::size_t>(res);
+  while (iov_first_ < 2 && left > 0) {
+    iovec& v = iov_[iov_first_];
+    const std::size_t n = left < v.iov_len ? left : v.iov_len;
+    v.iov_base = static_cast<char*>(v.iov_base) + n;
+    v.iov_len -= n;
+    left -= n;
+    if (v.iov_len == 0) ++iov_first_;
+  }
+  while (iov_first_ < 2 && iov_[iov_first_].iov_len == 0) ++iov_first_;
+  if (iov_first_ < 2) {
+    submit_send_bytes(false);
   } else {
     send_file();
   }

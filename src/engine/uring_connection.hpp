@@ -4,6 +4,7 @@
 // Lifetime: freed by its worker only when no operation is in flight and no callback is on the
 // stack, so a completion can never reach freed memory.
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <memory>
@@ -21,7 +22,7 @@ class alignas(16) Connection final : public Channel {
 
   // Channel
   void receive() override;
-  void send(std::string_view head, FileRange file) override;
+  void send(std::string_view head, std::string_view body, FileRange file) override;
   void close() override;
   void set_timer(TimerKind kind) override;
   std::string_view peer() const override { return peer_; }
@@ -49,7 +50,7 @@ class alignas(16) Connection final : public Channel {
   enum class State : std::uint8_t { open, lingering, closed };
 
   void submit_recv();
-  void submit_send_head(bool poll_first);
+  void submit_send_bytes(bool poll_first);
   void submit_poll_out();
   void send_file();
   void finish_send(int error);
@@ -66,9 +67,10 @@ class alignas(16) Connection final : public Channel {
   bool send_active_ = false;
   bool queued_ = false;  // on one of the worker's deferred lists
 
-  // Send state: valid while send_active_.
-  std::string_view head_;
-  std::size_t head_sent_ = 0;
+  // Send state: valid while send_active_. iov_[iov_first_..] is what remains of head + body.
+  iovec iov_[2] = {};
+  int iov_first_ = 0;
+  msghdr msg_{};
   FileRange file_;
   std::uint64_t bytes_sent_ = 0;
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <ctime>
@@ -198,6 +199,7 @@ void UringWorker::arm_tick() {
 
 void UringWorker::adopt(IncomingConnection* raw) {
   std::unique_ptr<IncomingConnection> incoming(raw);
+  if (!incoming->published.load(std::memory_order_acquire)) std::abort();  // cannot happen
   if (draining_) {
     ::close(incoming->fd);
     admission_.release(incoming->address_key);

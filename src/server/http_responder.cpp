@@ -79,8 +79,11 @@ void Response::clear() {
   announce_keep_alive = false;
   // Keep the first part's buffer: a keep-alive connection reuses it for every response.
   if (parts.size() > 1) parts.resize(1);
-  if (!parts.empty()) parts.front() = ResponsePart{std::move(parts.front().bytes), 0, 0};
-  if (!parts.empty()) parts.front().bytes.clear();
+  if (!parts.empty()) {
+    parts.front().bytes.clear();
+    parts.front().body = {};
+    parts.front().file_offset = parts.front().file_length = 0;
+  }
   file.reset();
   detail.clear();
   cache_key.clear();
@@ -88,19 +91,19 @@ void Response::clear() {
 }
 
 std::string& Response::bytes() {
-  if (parts.empty() || parts.back().file_length > 0) parts.emplace_back();
+  if (parts.empty() || parts.back().has_payload()) parts.emplace_back();
   return parts.back().bytes;
 }
 
 void Response::append_file_range(std::uint64_t offset, std::uint64_t length) {
   if (length == 0) return;
+  if (parts.empty() || parts.back().has_payload()) parts.emplace_back();
   if (file->has_body) {
-    bytes().append(file->body, offset, length);
-    return;
+    parts.back().body = std::string_view(file->body).substr(offset, length);
+  } else {
+    parts.back().file_offset = offset;
+    parts.back().file_length = length;
   }
-  if (parts.empty() || parts.back().file_length > 0) parts.emplace_back();
-  parts.back().file_offset = offset;
-  parts.back().file_length = length;
 }
 
 void append_common_head(std::string& out, int status, const Response& response) {

@@ -15,16 +15,19 @@
 
 namespace iocomp::server {
 
-// One piece of a response: bytes, then optionally a range of `Response::file`.
+// One piece of a response, sent with one Channel::send: own bytes (the head), then either a
+// view of the cached file's bytes (a small file: no copy) or a range of the file (sendfile).
 struct ResponsePart {
   std::string bytes;
+  std::string_view body;  // into Response::file->body
   std::uint64_t file_offset = 0;
   std::uint64_t file_length = 0;
+
+  bool has_payload() const { return !body.empty() || file_length > 0; }
 };
 
-// A response as a sequence of parts, each sent with one Channel::send. Consecutive bytes are
-// merged, and a range of a file held in memory becomes bytes, so a small file's head and body
-// leave in one send.
+// A response as a sequence of parts, each sent with one Channel::send. A small file's head and
+// body leave in one send (two iovecs), and the body is never copied per request.
 struct Response {
   int status = 200;
   bool close = false;  // send "Connection: close" and close after the response

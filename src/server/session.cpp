@@ -160,7 +160,7 @@ void Session::send_part() {
   const ResponsePart& part = response_.parts[part_index_];
   engine::FileRange range;
   if (part.file_length > 0) range = {response_.file->file.fd(), part.file_offset, part.file_length};
-  channel_.send(part.bytes, range);
+  channel_.send(part.bytes, part.body, range);
 }
 
 void Session::on_sent(int error, std::uint64_t bytes) {
