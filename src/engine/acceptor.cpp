@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <memory>
 #include <ctime>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -34,7 +34,9 @@ enum class AcceptorOp : std::uint64_t {
   cancel = 6,
 };
 
-std::uint64_t tag(AcceptorOp op) { return static_cast<std::uint64_t>(op); }
+std::uint64_t tag(AcceptorOp op) {
+  return static_cast<std::uint64_t>(op);
+}
 std::uint64_t tag(AcceptorOp op, IncomingConnection* incoming) {
   return reinterpret_cast<std::uint64_t>(incoming) | static_cast<std::uint64_t>(op);
 }
@@ -133,10 +135,9 @@ void Acceptor::on_accepted(int fd) {
     const bool total = verdict == Admission::too_many_connections;
     const std::uint64_t n = total ? impl_->refused_total++ : impl_->refused_address++;
     if (n % 1000 == 0) {
-      say(fmt::format("{} connection refused: {} ({} refused so far)",
-                      format_socket_address(&incoming->peer),
-                      total ? "--max-connections reached" : "--max-connections-per-ip reached",
-                      n + 1));
+      say(fmt::format(
+          "{} connection refused: {} ({} refused so far)", format_socket_address(&incoming->peer),
+          total ? "--max-connections reached" : "--max-connections-per-ip reached", n + 1));
     }
     return;
   }
@@ -151,7 +152,8 @@ void Acceptor::on_accepted(int fd) {
 
 void Acceptor::begin_shutdown(int signo) {
   impl_->shutting_down = true;
-  say(fmt::format("- received {}: no new connections; draining transfers for up to the drain "
+  say(
+      fmt::format("- received {}: no new connections; draining transfers for up to the drain "
                   "timeout",
                   signo == SIGTERM ? "SIGTERM" : "SIGINT"));
   if (impl_->accepting) {
@@ -210,8 +212,7 @@ void Acceptor::run() {
         case AcceptorOp::handed_off:
           if (res < 0) {
             // The worker never saw it: undo the admission here.
-            std::unique_ptr<IncomingConnection> lost(
-                object_of<IncomingConnection>(cqe->user_data));
+            std::unique_ptr<IncomingConnection> lost(object_of<IncomingConnection>(cqe->user_data));
             ::close(lost->fd);
             s.admission.release(lost->address_key);
           }

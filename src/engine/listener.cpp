@@ -19,8 +19,8 @@ namespace {
   throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(err)));
 }
 
-int bind_and_listen(const sockaddr* addr, socklen_t len, int family, bool dual_stack,
-                    int backlog, int& err) {
+int bind_and_listen(const sockaddr* addr, socklen_t len, int family, bool dual_stack, int backlog,
+                    int& err) {
   int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     err = errno;
@@ -106,9 +106,9 @@ BoundListener open_listener(const ListenSpec& spec) {
                          spec.backlog, err);
   }
   if (fd < 0) {
-    fail(fmt::format("cannot listen on {}:{}", spec.address.empty() ? "*" : spec.address,
-                     spec.port),
-         err);
+    fail(
+        fmt::format("cannot listen on {}:{}", spec.address.empty() ? "*" : spec.address, spec.port),
+        err);
   }
   sockaddr_storage bound{};
   socklen_t bound_len = sizeof bound;
@@ -116,9 +116,9 @@ BoundListener open_listener(const ListenSpec& spec) {
   BoundListener result;
   result.fd = fd;
   result.display = format_socket_address(&bound);
-  result.port = ntohs(bound.ss_family == AF_INET
-                          ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
-                          : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  result.port =
+      ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
   return result;
 }
 

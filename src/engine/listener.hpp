@@ -13,7 +13,7 @@ struct ListenSpec {
 
 struct BoundListener {
   int fd = -1;
-  std::string display;  // "0.0.0.0:8182", "[::]:8182"
+  std::string display;     // "0.0.0.0:8182", "[::]:8182"
   std::uint16_t port = 0;  // the real port (useful with port 0)
 };
 

@@ -8,12 +8,12 @@
 namespace iocomp::engine {
 
 enum class OpKind : std::uint64_t {
-  recv = 1,         // connection: one receive into a provided buffer
-  send = 2,         // connection: head bytes
-  poll_out = 3,     // connection: socket writable again, resume the file send
-  incoming = 4,     // message from the acceptor: res is a new socket
-  stop = 5,         // message from the main thread: drain and stop
-  tick = 6,         // the worker's timer tick
+  recv = 1,      // connection: one receive into a provided buffer
+  send = 2,      // connection: head bytes
+  poll_out = 3,  // connection: socket writable again, resume the file send
+  incoming = 4,  // message from the acceptor: res is a new socket
+  stop = 5,      // message from the main thread: drain and stop
+  tick = 6,      // the worker's timer tick
 
 };
 
@@ -24,8 +24,12 @@ std::uint64_t pack(OpKind kind, T* object) {
   static_assert(alignof(T) >= 8, "the low 3 bits of the pointer carry the kind");
   return reinterpret_cast<std::uint64_t>(object) | static_cast<std::uint64_t>(kind);
 }
-inline std::uint64_t pack(OpKind kind) { return static_cast<std::uint64_t>(kind); }
-inline OpKind kind_of(std::uint64_t user_data) { return static_cast<OpKind>(user_data & kKindMask); }
+inline std::uint64_t pack(OpKind kind) {
+  return static_cast<std::uint64_t>(kind);
+}
+inline OpKind kind_of(std::uint64_t user_data) {
+  return static_cast<OpKind>(user_data & kKindMask);
+}
 template <typename T>
 T* object_of(std::uint64_t user_data) {
   return reinterpret_cast<T*>(user_data & ~kKindMask);

@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <ctime>
+#include <memory>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -48,17 +48,16 @@ UringWorker::UringWorker(int index, const WorkerConfig& config, SessionFactory f
   // Only this worker's thread submits, and completions' task work runs when it asks for events:
   // fewer interrupts and no cross-thread wakeups. The ring starts disabled: the thread that
   // enables it (run()) becomes its single issuer.
-  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
-                 IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE |
-                 IORING_SETUP_R_DISABLED;
+  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+                 IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
   params.cq_entries = config_.ring_entries * 8;
   const int ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
   if (ret < 0) fail("io_uring_queue_init (Linux 6.1 or later is needed)", -ret);
 
   const unsigned count = config_.recv_buffer_count;
   buf_ring_bytes_ = count * sizeof(io_uring_buf);
-  void* mem = ::mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
-                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* mem =
+      ::mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) fail("mmap", errno);
   buf_ring_ = static_cast<io_uring_buf_ring*>(mem);
   io_uring_buf_reg reg{};

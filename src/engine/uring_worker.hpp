@@ -23,7 +23,7 @@ struct IncomingConnection;
 
 struct WorkerConfig {
   unsigned ring_entries = 1024;
-  unsigned recv_buffer_count = 256;   // provided buffers shared by this worker's connections
+  unsigned recv_buffer_count = 256;  // provided buffers shared by this worker's connections
   unsigned recv_buffer_size = 4096;
   std::uint64_t send_chunk = 1u << 20;  // file bytes per connection per loop turn (fairness)
   int header_timeout_ms = 10000;

@@ -85,8 +85,7 @@ FileRoot::FileRoot(const std::string& directory, bool allow_hidden)
     : allow_hidden_(allow_hidden), path_(directory) {
   root_fd_ = ::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0) {
-    throw std::runtime_error(
-        fmt::format("cannot serve {}: {}", directory, std::strerror(errno)));
+    throw std::runtime_error(fmt::format("cannot serve {}: {}", directory, std::strerror(errno)));
   }
 }
 
@@ -125,7 +124,7 @@ std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
   } while (fd < 0 && errno == EAGAIN);
   if (fd < 0) return from_errno(errno);
 
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) < 0) {
     const int err = errno;
     ::close(fd);
@@ -148,8 +147,8 @@ bool FileRoot::stat_beneath_unchecked(std::string_view name, struct stat& out) c
   return ::fstatat(root_fd_, path, &out, 0) == 0;
 }
 
-std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(
-    const OpenFile& directory, std::string_view relative) const {
+std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(const OpenFile& directory,
+                                                                 std::string_view relative) const {
   // A private descriptor: the directory stream takes ownership and closes it.
   const int fd = ::openat(directory.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return from_errno(errno);
@@ -167,7 +166,7 @@ std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(
     const std::string_view name = entry->d_name;
     if (name == "." || name == "..") continue;
     if (!allow_hidden_ && name.front() == '.') continue;
-    struct stat st{};
+    struct stat st {};
     if (::fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
     if (S_ISLNK(st.st_mode)) {
       // Describe a symlink by what it leads to, and only when that is beneath the root.

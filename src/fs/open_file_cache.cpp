@@ -10,7 +10,7 @@
 namespace iocomp::fs {
 
 bool OpenFileCache::still_valid(std::string_view name, const CachedFile& cached) const {
-  struct stat st{};
+  struct stat st {};
   if (!root_.stat_beneath_unchecked(name, st)) return false;
   const std::int64_t mtime_ns =
       static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;

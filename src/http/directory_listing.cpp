@@ -1,5 +1,7 @@
 #include "http/directory_listing.hpp"
 
+#include "http/http_date.hpp"
+
 #include <algorithm>
 #include <array>
 
@@ -74,38 +76,19 @@ void put2(std::string& out, unsigned v) {
   out.push_back(static_cast<char>('0' + v % 10));
 }
 
-// "YYYY-MM-DD HH:MM" in UTC, via Hinnant's civil_from_days (no gmtime: glibc locks in it).
+// "YYYY-MM-DD HH:MM" in UTC.
 void append_time(std::string& out, std::time_t t) {
-  constexpr std::int64_t kMin = -62167219200;  // 0000-01-01, keeps the year at four digits
-  constexpr std::int64_t kMax = 253402300799;  // 9999-12-31 23:59:59
-  const std::int64_t clamped = std::clamp(static_cast<std::int64_t>(t), kMin, kMax);
-  std::int64_t days = clamped / 86400;
-  std::int64_t seconds = clamped % 86400;
-  if (seconds < 0) {
-    seconds += 86400;
-    --days;
-  }
-  std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned day = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
-  const auto year =
-      static_cast<unsigned>(static_cast<std::int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0));
-  const auto sec = static_cast<unsigned>(seconds);
-  put2(out, year / 100);
-  put2(out, year % 100);
+  const UtcTime utc = utc_time(t);
+  put2(out, utc.year / 100);
+  put2(out, utc.year % 100);
   out.push_back('-');
-  put2(out, month);
+  put2(out, utc.month);
   out.push_back('-');
-  put2(out, day);
+  put2(out, utc.day);
   out.push_back(' ');
-  put2(out, sec / 3600);
+  put2(out, utc.hour);
   out.push_back(':');
-  put2(out, sec / 60 % 60);
+  put2(out, utc.minute);
 }
 
 constexpr std::string_view kHead1 =

@@ -18,6 +18,7 @@ struct DirectoryEntry {
 // url_path is the decoded path of the directory as the client sees it, starting and ending
 // with '/'. Entries are sorted (directories first, then by name); names are HTML-escaped in
 // text and percent-encoded in links; a parent link unless url_path is "/".
-std::string render_directory_listing(std::string_view url_path, std::vector<DirectoryEntry> entries);
+std::string render_directory_listing(std::string_view url_path,
+                                     std::vector<DirectoryEntry> entries);
 
 }  // namespace iocomp::http

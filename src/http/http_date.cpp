@@ -184,7 +184,7 @@ bool parse_asctime(std::string_view text, Fields& f) {
 
 }  // namespace
 
-void format_http_date(std::time_t t, char* out) {
+UtcTime utc_time(std::time_t t) {
   const std::int64_t clamped =
       std::clamp(static_cast<std::int64_t>(t), kMinFormattable, kMaxFormattable);
   std::int64_t days = clamped / kSecondsPerDay;
@@ -194,32 +194,41 @@ void format_http_date(std::time_t t, char* out) {
     --days;
   }
   const Civil civil = civil_from_days(days);
-  // 1970-01-01 was a Thursday.
-  const auto weekday = static_cast<std::size_t>(((days % 7) + 7 + 4) % 7);
-
-  const std::string_view day_name = kShortDays[weekday];
-  const std::string_view month_name = kMonths[civil.month - 1];
-  const auto year = static_cast<unsigned>(civil.year);
   const auto sec = static_cast<unsigned>(seconds);
+  // 1970-01-01 was a Thursday.
+  const auto weekday = static_cast<unsigned>(((days % 7) + 7 + 4) % 7);
+  return {static_cast<unsigned>(civil.year),
+          civil.month,
+          civil.day,
+          sec / 3600,
+          sec / 60 % 60,
+          sec % 60,
+          weekday};
+}
+
+void format_http_date(std::time_t t, char* out) {
+  const UtcTime utc = utc_time(t);
+  const std::string_view day_name = kShortDays[utc.weekday];
+  const std::string_view month_name = kMonths[utc.month - 1];
   out[0] = day_name[0];
   out[1] = day_name[1];
   out[2] = day_name[2];
   out[3] = ',';
   out[4] = ' ';
-  put2(out + 5, civil.day);
+  put2(out + 5, utc.day);
   out[7] = ' ';
   out[8] = month_name[0];
   out[9] = month_name[1];
   out[10] = month_name[2];
   out[11] = ' ';
-  put2(out + 12, year / 100);
-  put2(out + 14, year % 100);
+  put2(out + 12, utc.year / 100);
+  put2(out + 14, utc.year % 100);
   out[16] = ' ';
-  put2(out + 17, sec / 3600);
+  put2(out + 17, utc.hour);
   out[19] = ':';
-  put2(out + 20, sec / 60 % 60);
+  put2(out + 20, utc.minute);
   out[22] = ':';
-  put2(out + 23, sec % 60);
+  put2(out + 23, utc.second);
   out[25] = ' ';
   out[26] = 'G';
   out[27] = 'M';

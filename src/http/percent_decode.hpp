@@ -7,7 +7,7 @@
 namespace iocomp::http {
 
 struct DecodedPath {
-  std::string relative;      // normalized, no leading slash, "" for the root itself
+  std::string relative;         // normalized, no leading slash, "" for the root itself
   bool trailing_slash = false;  // the decoded path ended in '/'
 };
 

@@ -10,8 +10,8 @@ LineResult parse_line(std::string_view bytes, std::size_t max_line) {
   const void* lf = std::memchr(bytes.data(), '\n', window);
   if (lf == nullptr) {
     // Still legal: up to max_line bytes, or max_line bytes and the CR of a CRLF.
-    const bool can_end = bytes.size() <= max_line ||
-                         (bytes.size() == max_line + 1 && bytes.back() == '\r');
+    const bool can_end =
+        bytes.size() <= max_line || (bytes.size() == max_line + 1 && bytes.back() == '\r');
     return {can_end ? LineStatus::need_more : LineStatus::too_long, {}, 0};
   }
   std::size_t end = static_cast<const char*>(lf) - bytes.data();

@@ -56,7 +56,8 @@ void append_date_header(std::string& out, std::string_view name, std::time_t t) 
 }
 
 // A complete response with a short HTML body (no body for HEAD).
-void error_response(int status, bool head_only, Response& out, std::string_view extra_headers = {}) {
+void error_response(int status, bool head_only, Response& out,
+                    std::string_view extra_headers = {}) {
   const std::string body = http::error_body(status);
   std::string& h = out.bytes();
   append_common_head(h, status, out);
@@ -107,9 +108,9 @@ void Response::append_file_range(std::uint64_t offset, std::uint64_t length) {
 }
 
 void append_common_head(std::string& out, int status, const Response& response) {
-  fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\nServer: iocomp/" IOCOMP_VERSION
-                                          "\r\nDate: {}\r\n",
-                 status, http::reason_phrase(status), current_http_date());
+  fmt::format_to(std::back_inserter(out),
+                 "HTTP/1.1 {} {}\r\nServer: iocomp/" IOCOMP_VERSION "\r\nDate: {}\r\n", status,
+                 http::reason_phrase(status), current_http_date());
   if (response.close) {
     out.append("Connection: close\r\n");
   } else if (response.announce_keep_alive) {
@@ -204,8 +205,7 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
 
   if (ranges.outcome == http::RangeOutcome::full) {
     append_common_head(h, 200, out);
-    fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n", type,
-                   size);
+    fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n", type, size);
     append_validators();
     h.append("\r\n");
     out.status = 200;
@@ -236,8 +236,9 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
   std::uint64_t length = 0;
   for (std::size_t i = 0; i < ranges.ranges.size(); ++i) {
     const http::ByteRange& r = ranges.ranges[i];
-    part_heads.push_back(fmt::format("{}--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
-                                     i == 0 ? "" : "\r\n", boundary, type, r.first, r.last, size));
+    part_heads.push_back(
+        fmt::format("{}--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
+                    i == 0 ? "" : "\r\n", boundary, type, r.first, r.last, size));
     length += part_heads.back().size() + r.length();
   }
   const std::string closing = fmt::format("\r\n--{}--\r\n", boundary);
@@ -302,8 +303,8 @@ void HttpResponder::respond_directory(const http::Request& request, std::string_
   const std::string body = http::render_directory_listing(url_path, std::move(entries));
   std::string& h = out.bytes();
   append_common_head(h, 200, out);
-  fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
-                 kHtmlType, body.size());
+  fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n\r\n", kHtmlType,
+                 body.size());
   if (!head_only) {
     h.append(body);
     out.body_bytes = body.size();

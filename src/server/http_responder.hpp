@@ -30,12 +30,12 @@ struct ResponsePart {
 // body leave in one send (two iovecs), and the body is never copied per request.
 struct Response {
   int status = 200;
-  bool close = false;  // send "Connection: close" and close after the response
+  bool close = false;                // send "Connection: close" and close after the response
   bool announce_keep_alive = false;  // HTTP/1.0 keep-alive: say "Connection: keep-alive"
   std::vector<ResponsePart> parts;
   std::shared_ptr<const fs::CachedFile> file;  // kept alive while the parts are being sent
-  std::string detail;                           // for the log: the file name or the error
-  std::string cache_key;                        // the name `file` was opened under
+  std::string detail;                          // for the log: the file name or the error
+  std::string cache_key;                       // the name `file` was opened under
   std::uint64_t body_bytes = 0;
 
   void clear();

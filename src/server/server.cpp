@@ -10,10 +10,10 @@
 
 #include <cerrno>
 #include <climits>
-#include <cstdio>
-#include <cstring>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <latch>
 #include <memory>
 #include <stdexcept>
@@ -36,7 +36,9 @@
 namespace iocomp::server {
 namespace {
 
-int to_ms(double seconds) { return static_cast<int>(seconds * 1000.0 + 0.5); }
+int to_ms(double seconds) {
+  return static_cast<int>(seconds * 1000.0 + 0.5);
+}
 
 // Each connection is one descriptor and each open file another: use all the process may have.
 void raise_fd_limit() {
@@ -105,8 +107,7 @@ int run_server(const ServerConfig& config) {
 
   const fs::FileRoot root(config.root, config.allow_hidden);
   const http::MimeTypes mime = http::MimeTypes::load_file();
-  const engine::BoundListener listener =
-      engine::open_listener({config.listen, config.port, 4096});
+  const engine::BoundListener listener = engine::open_listener({config.listen, config.port, 4096});
   FdGuard listen_guard{listener.fd};
   drop_privileges(config.user);
   FdGuard signal_guard{::signalfd(-1, &signals, SFD_CLOEXEC)};
@@ -145,8 +146,8 @@ int run_server(const ServerConfig& config) {
         static_cast<int>(i), worker_config, factory, admission, config.quiet ? nullptr : &sink));
     worker_pointers.push_back(workers.back().get());
   }
-  engine::Acceptor acceptor(listener.fd, signal_guard.fd, done_guard.fd, worker_pointers,
-                            admission, engine::AcceptorConfig{100}, &sink);
+  engine::Acceptor acceptor(listener.fd, signal_guard.fd, done_guard.fd, worker_pointers, admission,
+                            engine::AcceptorConfig{100}, &sink);
 
   std::latch ready(thread_count);
   std::vector<std::thread> threads;

@@ -13,14 +13,14 @@ struct ServerConfig {
   unsigned threads = 0;  // 0 = one per CPU
   bool quiet = false;
 
-  std::size_t max_line = 1024;          // line protocol: longest file name
-  std::size_t max_request_line = 8192;  // HTTP: request line, else 414
+  std::size_t max_line = 1024;           // line protocol: longest file name
+  std::size_t max_request_line = 8192;   // HTTP: request line, else 414
   std::size_t max_header_bytes = 16384;  // HTTP: whole request head, else 431
   std::size_t max_connections = 20000;
-  std::size_t max_connections_per_ip = 256;          // 0: no limit
+  std::size_t max_connections_per_ip = 256;           // 0: no limit
   std::uint64_t max_requests_per_connection = 10000;  // 0: no limit
-  bool allow_hidden = false;                         // serve names with a component starting '.'
-  std::string user;                                  // drop privileges to this user after bind
+  bool allow_hidden = false;                          // serve names with a component starting '.'
+  std::string user;                                   // drop privileges to this user after bind
 
   std::size_t file_cache_entries = 1024;  // per worker; 0 disables the cache
   double file_cache_valid_s = 1.0;        // trust a cached file this long before re-checking

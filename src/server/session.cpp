@@ -32,7 +32,9 @@ Session::Session(engine::Channel& channel, log::EventLog& log, const SessionCont
       cache_(cache),
       responder_(context.root, cache, context.mime) {}
 
-Session::~Session() { log_.event(channel_.peer(), "closed after {} requests", requests_); }
+Session::~Session() {
+  log_.event(channel_.peer(), "closed after {} requests", requests_);
+}
 
 void Session::on_open() {
   log_.event(channel_.peer(), "accepted");
@@ -58,8 +60,8 @@ void Session::process() {
       protocol_ = protocol::sniff_protocol(input_, config.max_request_line);
       if (protocol_ == protocol::Protocol::undecided) break;
     }
-    const std::size_t used = protocol_ == protocol::Protocol::line ? handle_line(input_)
-                                                                    : handle_http(input_);
+    const std::size_t used =
+        protocol_ == protocol::Protocol::line ? handle_line(input_) : handle_http(input_);
     if (used == 0) break;
     input_.erase(0, used);
     if (body_to_discard_ > 0) {
