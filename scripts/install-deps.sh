@@ -7,7 +7,7 @@ set -euo pipefail
 profile=${1:-build}
 packages=(build-essential cmake pkg-config liburing-dev libcli11-dev libfmt-dev media-types)
 if [[ $profile == test || $profile == bench ]]; then
-  packages+=(libgtest-dev clang libclang-rt-14-dev netcat-openbsd curl wget aria2 python3 procps
+  packages+=(libgtest-dev clang clang-format libclang-rt-14-dev netcat-openbsd curl wget aria2 python3 procps
              iproute2)
 fi
 if [[ $profile == bench ]]; then

@@ -14,6 +14,12 @@ status=0
 
 step() { printf '\n=== %s ===\n' "$*"; }
 
+step "Formatting (.clang-format)"
+if ! clang-format --dry-run --Werror $(git ls-files 'src/*.[ch]pp' 'tests/*.cpp' 'fuzz/*.cpp' \
+     2>/dev/null || find src tests fuzz -name '*.[ch]pp'); then
+  echo "code differs from .clang-format: run clang-format -i on the files above"; status=1
+fi
+
 step "Release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
