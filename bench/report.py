@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Markdown summary of a bench/run.sh results file (TSV): medians over rounds and ratios.
+
+usage: report.py RESULTS.tsv   (writes markdown to stdout; standard library only)
+"""
+import csv
+import statistics
+import sys
+from collections import OrderedDict, defaultdict
+
+SERVERS = ["iocomp", "nginx", "lighttpd", "limitprobe"]
+FILES = {"1k": "1 KiB", "16k": "16 KiB", "1m": "1 MiB", "100m": "100 MiB"}
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def med(rows, key):
+    vals = [num(r[key]) for r in rows]
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def rng(rows, key):
+    vals = [num(r[key]) for r in rows]
+    vals = [v for v in vals if v is not None]
+    return (min(vals), max(vals)) if vals else (None, None)
+
+
+def f(v, nd=1):
+    if v is None:
+        return "–"
+    if nd == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{nd}f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a is not None and b else "–"
+
+
+def load(path):
+    meta, anomalies, lines = [], [], []
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("# anomaly: "):
+                anomalies.append(line[len("# anomaly: "):].rstrip("\n"))
+            elif line.startswith("#"):
+                meta.append(line[1:].strip())
+            else:
+                lines.append(line)
+    rows = list(csv.DictReader(lines, delimiter="\t"))
+    return meta, anomalies, rows
+
+
+def bound(srv_pct, cli_pct, cores=1.0):
+    """Who limited the run: the server's core, the client's core, or neither."""
+    if srv_pct is None or cli_pct is None:
+        return "?"
+    if srv_pct >= 90 * cores and cli_pct >= 90:
+        return "both"
+    if srv_pct >= 90 * cores:
+        return "server"
+    if cli_pct >= 90:
+        return "client"
+    return "neither"
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    meta, anomalies, rows = load(sys.argv[1])
+    groups = OrderedDict()
+    for r in rows:
+        groups.setdefault((r["test"], r["server"], r["proto"]), []).append(r)
+    tests = list(OrderedDict.fromkeys(r["test"] for r in rows))
+    rounds = len({r["round"] for r in rows})
+    out = []
+    w = out.append
+    w("# iocomp benchmark")
+    w("")
+    for m in meta:
+        w(f"- {m}")
+    w(f"- medians over {rounds} round(s); CPU µs/request = server utime+stime (all its processes "
+      "and threads) / requests completed by the load generator; server on CPU 0, load generator "
+      "on CPU 1 unless noted. `bound` = which side was ≥90 % busy (a core) during the run. "
+      "`CPU0/CPU1 busy` = how busy the two cores were in total (our processes, softirq and anything "
+      "else running on the machine): well above server / client CPU % means other load was present.")
+    w("")
+
+    def row_stats(g):
+        return dict(
+            rps=med(g, "rps"), us=med(g, "cpu_us_per_req"), us_rng=rng(g, "cpu_us_per_req"),
+            spct=med(g, "server_cpu_pct"), cpct=med(g, "client_cpu_pct"), lat=med(g, "lat_avg_ms"),
+            err=sum(int(num(r["errors"]) or 0) for r in g), rss=med(g, "rss_kb"),
+            sgb=med(g, "cpu_s_per_gb"), n=len(g),
+            sbusy=med(g, "cpu_s_busy_pct"), cbusy=med(g, "cpu_c_busy_pct"))
+
+    # --- main HTTP table
+    http_tests = [t for t in tests if not t.startswith(("shared-", "line-", "100m-"))]
+    w("## HTTP, one server core (medians)")
+    w("")
+    w("| test | server | req/s | CPU µs/req | (min–max) | CPU s/GB | server CPU % | client CPU % | bound | CPU0/CPU1 busy % | latency ms | errors | RSS MiB |")
+    w("|---|---|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|")
+    stats = {}
+    for t in http_tests:
+        for s in SERVERS:
+            g = groups.get((t, s, "http"))
+            if not g:
+                continue
+            st = stats[(t, s)] = row_stats(g)
+            lo, hi = st["us_rng"]
+            w(f"| {t} | {s} | {f(st['rps'], 0)} | **{f(st['us'], 2)}** | {f(lo, 2)}–{f(hi, 2)} | "
+              f"{f(st['sgb'], 3)} | {f(st['spct'])} | {f(st['cpct'])} | {bound(st['spct'], st['cpct'])} | "
+              f"{f(st['sbusy'], 0)}/{f(st['cbusy'], 0)} | {f(st['lat'], 2)} | {st['err']} | {f(st['rss'] / 1024 if st['rss'] else None)} |")
+    w("")
+
+    # --- ratios
+    w("## CPU µs per request: iocomp against the others (medians)")
+    w("")
+    w("| test | iocomp | nginx | lighttpd | limitprobe | iocomp / nginx | iocomp / lighttpd | iocomp / limitprobe |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for t in http_tests:
+        v = {s: stats.get((t, s), {}).get("us") for s in SERVERS}
+        if v["iocomp"] is None and v["nginx"] is None:
+            continue
+        w(f"| {t} | {f(v['iocomp'], 2)} | {f(v['nginx'], 2)} | {f(v['lighttpd'], 2)} | "
+          f"{f(v['limitprobe'], 2)} | {ratio(v['iocomp'], v['nginx'])} | "
+          f"{ratio(v['iocomp'], v['lighttpd'])} | {ratio(v['iocomp'], v['limitprobe'])} |")
+    w("")
+    w("Ratios below 1 mean iocomp spends less CPU per request than the other server. With 1 MiB "
+      "files and thousands of connections most transfers are still in flight when the run ends, "
+      "so CPU per completed request overstates the cost; compare CPU s/GB there.")
+    w("")
+
+    # --- requests/s ratios
+    w("## Requests/s: iocomp against the others (medians)")
+    w("")
+    w("| test | iocomp | nginx | lighttpd | limitprobe | iocomp / nginx | iocomp / lighttpd |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for t in http_tests:
+        v = {s: stats.get((t, s), {}).get("rps") for s in SERVERS}
+        if v["iocomp"] is None and v["nginx"] is None:
+            continue
+        w(f"| {t} | {f(v['iocomp'], 0)} | {f(v['nginx'], 0)} | {f(v['lighttpd'], 0)} | "
+          f"{f(v['limitprobe'], 0)} | {ratio(v['iocomp'], v['nginx'])} | {ratio(v['iocomp'], v['lighttpd'])} |")
+    w("")
+
+    # --- 100 MiB
+    big = [t for t in tests if t.startswith("100m-")]
+    for t in big:
+        w(f"## 100 MiB file ({t}): server CPU seconds per GB sent (medians)")
+        w("")
+        w("| server | GB/s | CPU s/GB | (min–max) | server CPU % | client CPU % | bound | errors | vs iocomp |")
+        w("|---|---:|---:|---|---:|---:|---|---:|---:|")
+        base = med(groups.get((t, "iocomp", "http"), []), "cpu_s_per_gb")
+        for s in SERVERS:
+            g = groups.get((t, s, "http"))
+            if not g:
+                continue
+            gbs = [num(r["bytes"]) / 1e9 / num(r["duration_s"]) for r in g
+                   if num(r["bytes"]) and num(r["duration_s"])]
+            sgb = med(g, "cpu_s_per_gb")
+            lo, hi = rng(g, "cpu_s_per_gb")
+            sp, cp = med(g, "server_cpu_pct"), med(g, "client_cpu_pct")
+            err = sum(int(num(r["errors"]) or 0) for r in g)
+            w(f"| {s} | {f(statistics.median(gbs) if gbs else None, 2)} | **{f(sgb, 3)}** | "
+              f"{f(lo, 3)}–{f(hi, 3)} | {f(sp)} | {f(cp)} | {bound(sp, cp)} | {err} | "
+              f"{ratio(base, sgb) if s != 'iocomp' else '1.00×'} |")
+        w("")
+        w("`vs iocomp` = iocomp's CPU s/GB divided by this server's (below 1: iocomp is cheaper).")
+        w("")
+
+    # --- RSS with many connections
+    conns_of = {r["test"]: int(r["conns"]) for r in rows}
+    low = min((conns_of[t] for t in http_tests), default=0)
+    many = [t for t in http_tests if conns_of[t] > low]
+    if many:
+        w("## Server RSS while the many-connection runs are open (MiB, median of mid-run samples)")
+        w("")
+        w("| server | " + " | ".join(many) + " | idle, before the first of these runs |")
+        w("|---|" + "---:|" * (len(many) + 1))
+        for s in SERVERS:
+            cells = []
+            for t in many:
+                g = groups.get((t, s, "http"))
+                r = med(g, "rss_kb") if g else None
+                cells.append(f(r / 1024 if r else None))
+            g0 = groups.get((many[0], s, "http"))
+            r0 = min(num(r["rss_before_kb"]) for r in g0) if g0 else None
+            if any(c != "–" for c in cells):
+                w(f"| {s} | " + " | ".join(cells) + f" | {f(r0 / 1024 if r0 else None)} |")
+        w("")
+
+    # --- line protocol vs HTTP
+    line_tests = [t for t in tests if t.startswith("line-")]
+    if line_tests:
+        w("## iocomp: line protocol (bench/lineload) against HTTP (wrk), same core, same files (medians)")
+        w("")
+        w("| file, connections | HTTP req/s | HTTP CPU µs/req | line req/s | line CPU µs/req | line / HTTP (µs) | line server CPU % | line client CPU % | line errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for t in line_tests:
+            g = groups.get((t, "iocomp", "line"))
+            h = groups.get((t[len("line-"):], "iocomp", "http"))
+            if not g:
+                continue
+            ls, hs = row_stats(g), row_stats(h) if h else {}
+            w(f"| {t[len('line-'):]} | {f(hs.get('rps'), 0)} | {f(hs.get('us'), 2)} | {f(ls['rps'], 0)} | "
+              f"**{f(ls['us'], 2)}** | {ratio(ls['us'], hs.get('us'))} | {f(ls['spct'])} | {f(ls['cpct'])} | {ls['err']} |")
+        w("")
+
+    # --- 1 vs 2 workers
+    shared = [t for t in tests if t.startswith("shared-")]
+    if shared:
+        w("## iocomp 1 vs 2 workers, server and wrk -t1 sharing CPUs 0-1 (medians)")
+        w("")
+        w("| test | workers | req/s | CPU µs/req | server CPU % (of one core) | client CPU % | server+client % (of 200) | per-thread CPU split (last round) |")
+        w("|---|---:|---:|---:|---:|---:|---:|---|")
+        for t in shared:
+            for s, wk in (("iocomp-1w-shared", 1), ("iocomp-2w-shared", 2)):
+                g = groups.get((t, s, "http"))
+                if not g:
+                    continue
+                st = row_stats(g)
+                ticks = [int(x) for x in g[-1]["task_ticks"].split("/") if x.lstrip("-").isdigit()]
+                tot = sum(ticks) or 1
+                split = " / ".join(f"{100 * x / tot:.0f}%" for x in ticks)
+                both = (st["spct"] or 0) + (st["cpct"] or 0)
+                w(f"| {t[len('shared-'):]} | {wk} | {f(st['rps'], 0)} | **{f(st['us'], 2)}** | {f(st['spct'])} | "
+                  f"{f(st['cpct'])} | {f(both)} | {split} |")
+        w("")
+
+    # --- anomalies
+    errs = [r for r in rows if (num(r["errors"]) or 0) > 0 or r["note"] not in ("-", "")]
+    if anomalies or errs:
+        w("## Anomalies")
+        w("")
+        for a in anomalies:
+            if a.startswith("    "):
+                w(f"    {a.strip()}")
+            else:
+                w(f"- {a}")
+        for r in errs:
+            w(f"- round {r['round']} {r['test']} {r['server']}: errors={r['errors']} note={r['note']}")
+        w("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
