@@ -44,7 +44,7 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo 
   -DIOCOMP_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzzers
 # harness:corpus pairs; the corpus in the repo is copied so that CI leaves the tree unchanged.
-for pair in http_request_parser_fuzz:http line_parser_fuzz:line; do
+for pair in http_request_parser_fuzz:http line_parser_fuzz:line session_fuzz:session; do
   harness=build-fuzz/fuzz/${pair%%:*}
   name=${pair##*:}
   corpus=$(mktemp -d)

@@ -75,9 +75,10 @@ void Session::process() {
     close("server shutting down");
     return;
   }
-  // The header timer runs from the first byte of a request (or from accept) to its end: bytes
-  // trickling in do not re-arm it, so a slowloris client is cut at --header-timeout.
-  if (input_.empty() && requests_ > 0) {
+  // The header timer runs from the first byte of a request (or from accept) to the end of its
+  // head and body: bytes trickling in do not re-arm it, so a slowloris client is cut at
+  // --header-timeout.
+  if (input_.empty() && requests_ > 0 && body_to_discard_ == 0) {
     channel_.set_timer(engine::TimerKind::idle);
     header_timer_running_ = false;
   } else if (!header_timer_running_) {
@@ -138,13 +139,13 @@ std::size_t Session::handle_http(std::string_view input) {
     return input.size();
   }
   log_.event(channel_.peer(), "request {} {}", request.method, request.target);
-  responder_.respond(request, !channel_.draining() && !last_request_allowed(), monotonic_ms(),
-                     response_);
-  if (!request.transfer_encoding.empty()) {
-    response_.close = true;  // a chunked body we will not decode: answer, then close
-  } else if (request.content_length) {
-    body_to_discard_ = *request.content_length;
-  }
+  // A request body is skipped so the next request can be read, unless it is chunked (we do not
+  // decode it) or large: then the response says "Connection: close" and the connection closes.
+  const std::uint64_t body = request.content_length.value_or(0);
+  const bool body_forces_close = !request.transfer_encoding.empty() || body > kMaxDrainedBody;
+  const bool keep_alive = !channel_.draining() && !last_request_allowed() && !body_forces_close;
+  responder_.respond(request, keep_alive, monotonic_ms(), response_);
+  if (!body_forces_close) body_to_discard_ = body;
   start_response();
   return parsed.consumed;
 }

@@ -28,6 +28,10 @@ struct SessionContext {
 
 class Session final : public engine::SessionHandler {
  public:
+  // Request bodies up to this size are read and discarded to keep the connection; larger ones
+  // (and chunked ones) are answered with "Connection: close".
+  static constexpr std::uint64_t kMaxDrainedBody = 65536;
+
   Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context,
           fs::OpenFileCache& cache);
   ~Session() override;
