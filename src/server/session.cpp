@@ -33,7 +33,9 @@ Session::Session(engine::Channel& channel, log::EventLog& log, const SessionCont
       responder_(context.root, cache, context.mime) {}
 
 Session::~Session() {
-  log_.event(channel_.peer(), "closed after {} requests", requests_);
+  log_.event(channel_.peer(), "closed ({}) after {} requests",
+             close_reason_.empty() ? std::string_view("connection ended") : close_reason_,
+             requests_);
 }
 
 void Session::on_open() {
@@ -219,7 +221,8 @@ void Session::on_drain() {
   if (!sending_) close("server shutting down");
 }
 
-void Session::close(std::string_view) {
+void Session::close(std::string_view reason) {
+  if (close_reason_.empty()) close_reason_ = reason;
   closing_ = true;
   channel_.close();
 }

@@ -54,6 +54,7 @@ class Session final : public engine::SessionHandler {
   bool last_request_allowed() const;
   void start_response();
   void send_part();
+  // `reason` is a string literal, shown in the "closed" event.
   void close(std::string_view reason);
 
   engine::Channel& channel_;
@@ -68,6 +69,7 @@ class Session final : public engine::SessionHandler {
   bool sending_ = false;
   bool header_timer_running_ = false;
   bool closing_ = false;
+  std::string_view close_reason_;
   std::uint64_t requests_ = 0;
 
   Response response_;
