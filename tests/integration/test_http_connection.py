@@ -66,7 +66,7 @@ class HttpConnectionTest(unittest.TestCase):
         finally:
             conn.close()
         peer = rf"127\.0\.0\.1:{local_port}"
-        self.assertTrue(self.server.wait_for_log(peer + " closed after 3 requests"))
+        self.assertTrue(self.server.wait_for_log(peer + r" closed \(client closed\) after 3 requests"))
 
     def test_http10_closes_by_default(self):
         with RawConnection(self.port) as conn:
@@ -349,8 +349,9 @@ class HttpConnectionTest(unittest.TestCase):
                 self.assertEqual(response.header("allow"), "GET, HEAD")
                 self.assertEqual(conn.read_response().body, self.read("small.txt"))
 
-    def test_405_body_arriving_in_pieces_and_large(self):
-        body = random.Random(3).randbytes(300 * 1024)
+    def test_405_body_arriving_in_pieces_is_drained(self):
+        # Bodies up to 64 KiB (Session::kMaxDrainedBody) are read and discarded.
+        body = random.Random(3).randbytes(60 * 1024)
         # The body contains what looks like a request: it must be skipped, not answered.
         body = b"GET /100k.bin HTTP/1.1\r\n\r\n" + body
         with RawConnection(self.port) as conn:
@@ -358,12 +359,28 @@ class HttpConnectionTest(unittest.TestCase):
                       "\r\n\r\n".encode() + body[:10])
             response = conn.read_response()
             self.assertEqual(response.status, 405)
-            for i in range(10, len(body), 65536):
-                conn.send(body[i:i + 65536])
+            self.assertNotEqual((response.header("connection") or "").lower(), "close")
+            for i in range(10, len(body), 8192):
+                conn.send(body[i:i + 8192])
                 time.sleep(0.01)
             conn.send(get_request("/small.txt"))
             second = conn.read_response()
             self.assertEqual((second.status, second.body), (200, self.read("small.txt")))
+            self.assertTrue(conn.server_closed())
+
+    def test_405_with_a_large_body_closes_instead_of_draining(self):
+        # Larger bodies are not read: the answer says so, and the connection closes.
+        body = b"GET /100k.bin HTTP/1.1\r\n\r\n" + random.Random(4).randbytes(300 * 1024)
+        with RawConnection(self.port) as conn:
+            conn.send(f"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}"
+                      "\r\n\r\n".encode() + body[:10])
+            response = conn.read_response()
+            self.assertEqual(response.status, 405)
+            self.assertEqual((response.header("connection") or "").lower(), "close")
+            try:
+                conn.send(body[10:])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
             self.assertTrue(conn.server_closed())
 
     def test_request_line_up_to_the_default_limit_is_accepted(self):
@@ -496,7 +513,7 @@ class HttpConnectionTest(unittest.TestCase):
         peer = rf"127\.0\.0\.1:{local_port}"
         for event in (r"accepted", r"request GET /small\.txt", r"request GET /nope\.txt",
                       r"transfer finished: 200 /small\.txt, \d+ bytes",
-                      r"transfer finished: 404 ", r"closed after 2 requests"):
+                      r"transfer finished: 404 ", r"closed \([a-z ]+\) after 2 requests"):
             self.assertTrue(self.server.wait_for_log(peer + " " + event), event)
 
     def test_malformed_request_is_logged_with_client_address(self):

@@ -296,6 +296,10 @@ class LifecycleTest(unittest.TestCase):
                 self.assertEqual(len(nc(server.port, b"f.bin\n")), 2 << 20)
 
     def test_out_of_descriptors_on_accept_backs_off_and_recovers(self):
+        if SLOW > 1:
+            # Sanitizer runtimes need descriptors of their own (UBSan probes memory through a
+            # pipe): out of descriptors, they misreport. The Release build runs this test.
+            self.skipTest("sanitizer build: the runtime itself needs free descriptors")
         with TempRoot() as root:
             make_file(os.path.join(root, "a"), 10)
             proc_args = ["prlimit", "--nofile=48:48", BINARY, "--root", root, "--port", "0",
