@@ -13,6 +13,15 @@ fuzz_seconds=${IOCOMP_FUZZ_SECONDS:-30}
 status=0
 
 step() { printf '\n=== %s ===\n' "$*"; }
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+# Runs ctest in a build directory, keeping its closing line for the final count.
+run_ctest() {
+  local dir=$1
+  shift
+  (cd "$dir" && env "$@" ctest --output-on-failure -j"$jobs" --timeout 900 -E '^fuzz\.' \
+     2>&1 | tee -a "$summary"; exit "${PIPESTATUS[0]}")
+}
 
 step "Formatting (.clang-format)"
 if ! clang-format --dry-run --Werror $(git ls-files 'src/*.[ch]pp' 'tests/*.cpp' 'fuzz/*.cpp' \
@@ -23,26 +32,27 @@ fi
 step "Release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
-(cd build && ctest --output-on-failure -j"$jobs" --timeout 900) || status=1
+run_ctest build || status=1
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_SANITIZE=address,undefined \
   >/dev/null
 cmake --build build-asan -j"$jobs"
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 IOCOMP_SLOW_BUILD=1 \
-   ctest --output-on-failure -j"$jobs" --timeout 900) || status=1
+run_ctest build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 IOCOMP_SLOW_BUILD=1 || status=1
 
 step "ThreadSanitizer build and tests"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_SANITIZE=thread >/dev/null
 cmake --build build-tsan -j"$jobs" --target iocomp unit_tests
-(cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:report_thread_leaks=0 IOCOMP_SLOW_BUILD=1 \
-   ctest --output-on-failure -j"$jobs" --timeout 900 -E '^fuzz\.') || status=1
+run_ctest build-tsan TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:report_thread_leaks=0 \
+  IOCOMP_SLOW_BUILD=1 || status=1
 
 step "Fuzzing (${fuzz_seconds}s per harness)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_FUZZ=ON \
   -DIOCOMP_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzzers
+fuzz_passed=0
+fuzz_failed=0
 # harness:corpus pairs; the corpus in the repo is copied so that CI leaves the tree unchanged.
 for pair in http_request_parser_fuzz:http line_parser_fuzz:line session_fuzz:session; do
   harness=build-fuzz/fuzz/${pair%%:*}
@@ -52,12 +62,21 @@ for pair in http_request_parser_fuzz:http line_parser_fuzz:line session_fuzz:ses
   if "$harness" -max_total_time="$fuzz_seconds" -print_final_stats=1 -close_fd_mask=3 \
        "$corpus" >"build-fuzz/$name.log" 2>&1; then
     echo "fuzz $name: $(grep -o 'stat::number_of_executed_units: [0-9]*' "build-fuzz/$name.log")"
+    fuzz_passed=$((fuzz_passed + 1))
   else
     echo "fuzz $name: FAILED"; tail -40 "build-fuzz/$name.log"; status=1
+    fuzz_failed=$((fuzz_failed + 1))
   fi
   rm -rf "$corpus"
 done
 
 step "Result"
+# Every ctest run's "N% tests passed, F tests failed out of T", plus the fuzz harnesses.
+read -r passed failed < <(awk '/tests passed, .* tests failed out of/ {
+    f += $4; p += $NF - $4 } END { print p + 0, f + 0 }' "$summary")
+passed=$((passed + fuzz_passed))
+failed=$((failed + fuzz_failed))
+if ((status != 0 && failed == 0)); then failed=1; fi  # a stage failed outside ctest
 if ((status == 0)); then echo "all test stages passed"; else echo "some test stage FAILED"; fi
+echo "$passed passed, $failed failed"
 exit $status
