@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -90,7 +91,11 @@ void Acceptor::say(std::string_view line) {
   ::clock_gettime(CLOCK_REALTIME, &now);
   char stamp[log::kTimestampLength];
   log::format_timestamp(now, stamp);
-  impl_->sink->write_now(fmt::format("{} {}\n", std::string_view(stamp, sizeof stamp), line));
+  try {
+    impl_->sink->write_now(fmt::format("{} {}\n", std::string_view(stamp, sizeof stamp), line));
+  } catch (const std::bad_alloc&) {
+    // Out of memory: the line is lost, the acceptor goes on.
+  }
 }
 
 static io_uring_sqe* sqe_of(io_uring* ring) {
@@ -124,6 +129,14 @@ void Acceptor::arm_done_read() {
 }
 
 void Acceptor::on_accepted(int fd) {
+  try {
+    hand_off(fd);
+  } catch (const std::bad_alloc&) {
+    ::close(fd);  // out of memory: refuse this connection, keep serving the others
+  }
+}
+
+void Acceptor::hand_off(int fd) {
   auto incoming = std::make_unique<IncomingConnection>();
   incoming->fd = fd;
   socklen_t len = sizeof incoming->peer;

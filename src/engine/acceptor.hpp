@@ -41,6 +41,7 @@ class Acceptor {
   void arm_signal_read();
   void arm_done_read();
   void on_accepted(int fd);
+  void hand_off(int fd);
   void begin_shutdown(int signo);
   void say(std::string_view line);
 

@@ -46,6 +46,15 @@ void Connection::on_recv_complete(int res, unsigned flags) {
   const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
   const auto buffer_id = static_cast<unsigned short>(flags >> IORING_CQE_BUFFER_SHIFT);
 
+  // The buffer goes back to the ring whatever happens below (the session may throw bad_alloc).
+  struct Recycle {
+    UringWorker& worker;
+    bool active;
+    unsigned short id;
+    ~Recycle() {
+      if (active) worker.recycle_buffer(id);
+    }
+  } recycle{worker_, has_buffer, buffer_id};
   if (state_ == State::open && res > 0) {
     session_->on_receive({worker_.buffer_data(buffer_id), static_cast<std::size_t>(res)});
   } else if (state_ == State::lingering && res > 0) {
@@ -53,13 +62,12 @@ void Connection::on_recv_complete(int res, unsigned flags) {
   } else if (state_ == State::open && (res == -ENOBUFS || res == -EAGAIN || res == -EINTR)) {
     // Every provided buffer is in use: try again once this turn's completions returned some.
     queued_ = true;
-    worker_.retry_recv_.push_back(this);
+    worker_.retry_recv_.push(this);
   } else if (state_ == State::open) {
     session_->on_receive_end(res);
   } else if (state_ == State::lingering) {
     hard_close();  // the peer closed (res 0) or failed: the lingering close is over
   }
-  if (has_buffer) worker_.recycle_buffer(buffer_id);
   maybe_release();
 }
 
@@ -86,7 +94,7 @@ void Connection::send(std::string_view head, std::string_view body, FileRange fi
   } else {
     // Never complete inside the call that started the send: the session is still on the stack.
     queued_ = true;
-    worker_.resume_send_.push_back(this);
+    worker_.resume_send_.push(this);
   }
 }
 
@@ -168,7 +176,7 @@ void Connection::send_file() {
   while (file_.length > 0) {
     if (budget == 0) {
       queued_ = true;
-      worker_.resume_send_.push_back(this);
+      worker_.resume_send_.push(this);
       return;
     }
     const std::uint64_t want64 = file_.length < budget ? file_.length : budget;
@@ -283,7 +291,7 @@ void Connection::on_timer(UringWorker::TimerClass cls) {
 void Connection::maybe_release() {
   if (releasable()) {
     queued_ = true;
-    worker_.release_.push_back(this);
+    worker_.release_.push(this);
   }
 }
 

@@ -77,6 +77,7 @@ class alignas(16) Connection final : public Channel {
   // Worker bookkeeping: list of all connections and the timer list this one is on.
   Connection* prev_ = nullptr;
   Connection* next_ = nullptr;
+  Connection* deferred_next_ = nullptr;  // on one of the worker's deferred lists
   Connection* timer_prev_ = nullptr;
   Connection* timer_next_ = nullptr;
   UringWorker::TimerClass timer_class_ = UringWorker::TimerClass::none;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <new>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -206,11 +207,21 @@ void UringWorker::adopt(IncomingConnection* raw) {
   }
   const int one = 1;
   ::setsockopt(incoming->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  auto* c = new Connection(*this, incoming->fd, format_socket_address(&incoming->peer),
-                           std::move(incoming->address_key));
+  Connection* c = nullptr;
+  try {
+    c = new Connection(*this, incoming->fd, format_socket_address(&incoming->peer),
+                       std::move(incoming->address_key));
+  } catch (const std::bad_alloc&) {
+    ++out_of_memory_drops_;
+    ::close(incoming->fd);
+    admission_.release(incoming->address_key);
+    return;
+  }
   link(*c);
-  c->start(factory_(*c, log_, index_));
-  c->maybe_release();
+  for_connection(c, [&] {
+    c->start(factory_(*c, log_, index_));
+    c->maybe_release();
+  });
 }
 
 void UringWorker::begin_drain() {
@@ -228,17 +239,30 @@ void UringWorker::begin_drain() {
   }
 }
 
+// Out of memory while handling one connection drops that connection, not the process.
+// hard_close allocates nothing (release_ keeps its capacity), so it is safe to call here.
+template <typename Work>
+void UringWorker::for_connection(Connection* c, Work&& work) {
+  try {
+    work();
+  } catch (const std::bad_alloc&) {
+    ++out_of_memory_drops_;
+    c->hard_close();
+  }
+}
+
 void UringWorker::dispatch(const io_uring_cqe& cqe) {
   const std::uint64_t data = cqe.user_data;
+  Connection* const c = object_of<Connection>(data);
   switch (kind_of(data)) {
     case OpKind::recv:
-      object_of<Connection>(data)->on_recv_complete(cqe.res, cqe.flags);
+      for_connection(c, [&] { c->on_recv_complete(cqe.res, cqe.flags); });
       break;
     case OpKind::send:
-      object_of<Connection>(data)->on_send_complete(cqe.res);
+      for_connection(c, [&] { c->on_send_complete(cqe.res); });
       break;
     case OpKind::poll_out:
-      object_of<Connection>(data)->on_poll_out_complete(cqe.res);
+      for_connection(c, [&] { c->on_poll_out_complete(cqe.res); });
       break;
     case OpKind::incoming:
       adopt(object_of<IncomingConnection>(data));
@@ -254,19 +278,49 @@ void UringWorker::dispatch(const io_uring_cqe& cqe) {
 }
 
 void UringWorker::run_deferred() {
-  // Swap first: the callbacks below may queue connections for the next turn.
-  std::vector<Connection*> work;
-  work.swap(resume_send_);
-  for (Connection* c : work) c->resume_send();
-  work.clear();
-  work.swap(retry_recv_);
-  for (Connection* c : work) c->retry_recv();
-  for (Connection* c : release_) {
+  if (out_of_memory_drops_ > 0) {
+    // Reported here, where there is memory to format a line again (or it is dropped).
+    try {
+      log_.event("-", "worker {}: out of memory: {} connection(s) dropped", index_,
+                 out_of_memory_drops_);
+    } catch (const std::bad_alloc&) {
+    }
+    out_of_memory_drops_ = 0;
+  }
+  // Take each list whole first: the callbacks below may queue connections for the next turn.
+  for (Connection* c = resume_send_.take_all(); c != nullptr;) {
+    Connection* next = c->deferred_next_;
+    for_connection(c, [c] { c->resume_send(); });
+    c = next;
+  }
+  for (Connection* c = retry_recv_.take_all(); c != nullptr;) {
+    Connection* next = c->deferred_next_;
+    for_connection(c, [c] { c->retry_recv(); });
+    c = next;
+  }
+  for (Connection* c = release_.take_all(); c != nullptr;) {
+    Connection* next = c->deferred_next_;
     unlink(*c);
     admission_.release(c->address_key_);
     delete c;
+    c = next;
   }
-  release_.clear();
+}
+
+void UringWorker::DeferredList::push(Connection* c) {
+  c->deferred_next_ = nullptr;
+  if (tail != nullptr) {
+    tail->deferred_next_ = c;
+  } else {
+    head = c;
+  }
+  tail = c;
+}
+
+Connection* UringWorker::DeferredList::take_all() {
+  Connection* chain = head;
+  head = tail = nullptr;
+  return chain;
 }
 
 void UringWorker::enable() {

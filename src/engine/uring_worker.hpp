@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <vector>
 
 #include "engine/channel.hpp"
 #include "log/event_log.hpp"
@@ -68,6 +67,8 @@ class UringWorker {
   io_uring_sqe* get_sqe();
   void dispatch(const io_uring_cqe& cqe);
   void adopt(IncomingConnection* incoming);
+  template <typename Work>
+  void for_connection(Connection* c, Work&& work);
   void begin_drain();
   void run_deferred();
   void expire_timers();
@@ -101,9 +102,19 @@ class UringWorker {
 
   // Work deferred to the end of a loop turn: connections whose file send yielded, receives
   // that found no provided buffer, and connections to free once no callback is on the stack.
-  std::vector<Connection*> resume_send_;
-  std::vector<Connection*> retry_recv_;
-  std::vector<Connection*> release_;
+  // Intrusive FIFO lists (through Connection::deferred_next_; a connection is on at most one,
+  // guarded by its queued_ flag): queuing allocates nothing, so closing a connection works even
+  // when memory has run out.
+  struct DeferredList {
+    Connection* head = nullptr;
+    Connection* tail = nullptr;
+    bool empty() const { return head == nullptr; }
+    void push(Connection* c);
+    Connection* take_all();  // the chain, oldest first; the list is left empty
+  };
+  DeferredList resume_send_;
+  DeferredList retry_recv_;
+  DeferredList release_;
 
   // Timers are checked on a tick (an IORING_OP_TIMEOUT kept in flight while any timer is
   // armed) rather than by a timeout on every io_uring_enter, which would start and cancel a
@@ -112,6 +123,7 @@ class UringWorker {
   __kernel_timespec tick_interval_{0, kTickMs * 1000000LL};
   bool tick_armed_ = false;
 
+  std::uint64_t out_of_memory_drops_ = 0;
   bool draining_ = false;
   std::int64_t drain_deadline_ms_ = 0;
   bool stop_requested_ = false;

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <new>
 
 namespace iocomp::log {
 namespace {
@@ -22,12 +24,15 @@ LogSink::LogSink(int fd, std::size_t max_pending_bytes)
     : fd_(fd), max_pending_(max_pending_bytes), writer_([this] { run(); }) {}
 
 LogSink::~LogSink() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
+  std::unique_lock lock(mutex_);
+  stop_ = true;
+  wake_.notify_all();
+  if (wake_.wait_for(lock, std::chrono::seconds(2), [this] { return finished_; })) {
+    lock.unlock();
+    writer_.join();
+  } else {
+    writer_.detach();  // blocked writing to an output nobody reads: the exit ends it
   }
-  wake_.notify_one();
-  writer_.join();
 }
 
 void LogSink::submit(std::string_view batch) {
@@ -39,16 +44,27 @@ void LogSink::submit(std::string_view batch) {
       return;
     }
     was_empty = pending_.empty();
-    pending_.append(batch);
+    try {
+      pending_.append(batch);
+    } catch (const std::bad_alloc&) {
+      dropped_ += batch.size();  // out of memory: lose log lines, not the process
+      return;
+    }
   }
-  if (was_empty) wake_.notify_one();
+  if (was_empty) wake_.notify_all();
 }
 
 void LogSink::write_now(std::string_view line) {
-  std::lock_guard lock(mutex_);
-  write_all(fd_, pending_);
-  pending_.clear();
-  write_all(fd_, line);
+  {
+    std::lock_guard lock(mutex_);
+    try {
+      pending_.append(line);
+    } catch (const std::bad_alloc&) {
+      dropped_ += line.size();
+      return;
+    }
+  }
+  wake_.notify_all();
 }
 
 std::uint64_t LogSink::dropped_bytes() const {
@@ -61,7 +77,11 @@ void LogSink::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stop_ || !pending_.empty(); });
-    if (pending_.empty() && stop_) return;
+    if (pending_.empty() && stop_) {
+      finished_ = true;
+      wake_.notify_all();
+      return;
+    }
     writing.swap(pending_);
     lock.unlock();
     write_all(fd_, writing);

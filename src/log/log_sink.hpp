@@ -14,12 +14,15 @@ namespace iocomp::log {
 class LogSink {
  public:
   explicit LogSink(int fd, std::size_t max_pending_bytes = 8u << 20);
-  ~LogSink();  // flushes what is pending, then joins the writer
+  // Flushes what is pending, waiting at most ~2 s for a blocked output (a pipe nobody reads):
+  // past that the writer is abandoned to the process exit rather than hanging shutdown.
+  ~LogSink();
   LogSink(const LogSink&) = delete;
   LogSink& operator=(const LogSink&) = delete;
 
   void submit(std::string_view batch);
-  // Writes a line now from the calling thread (start-up and shutdown messages).
+  // Queues one line like submit(), but never drops it for the size bound (start-up and
+  // shutdown messages). Never blocks on the output.
   void write_now(std::string_view line);
   std::uint64_t dropped_bytes() const;
 
@@ -33,6 +36,7 @@ class LogSink {
   std::string pending_;
   std::uint64_t dropped_ = 0;
   bool stop_ = false;
+  bool finished_ = false;  // the writer has written everything and returned
   std::thread writer_;
 };
 

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <new>
 #include <variant>
 
 #include "protocol/line_parser.hpp"
@@ -33,9 +34,13 @@ Session::Session(engine::Channel& channel, log::EventLog& log, const SessionCont
       responder_(context.root, cache, context.mime) {}
 
 Session::~Session() {
-  log_.event(channel_.peer(), "closed ({}) after {} requests",
-             close_reason_.empty() ? std::string_view("connection ended") : close_reason_,
-             requests_);
+  try {
+    log_.event(channel_.peer(), "closed ({}) after {} requests",
+               close_reason_.empty() ? std::string_view("connection ended") : close_reason_,
+               requests_);
+  } catch (const std::bad_alloc&) {
+    // Out of memory: the connection goes without its log line.
+  }
 }
 
 void Session::on_open() {

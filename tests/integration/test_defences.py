@@ -1,9 +1,12 @@
 """Limits and timeouts against hostile or careless clients. Each test fails without its defence."""
 import os
 import pwd
+import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -182,6 +185,69 @@ class DefencesTest(unittest.TestCase):
             time.sleep(1.2)
             os.utime(os.path.join(self.root, "a.txt"))
             self.assertEqual(nc(server.port, b"a.txt\n"), TRANSMIT_ERROR, out)
+
+    def test_out_of_memory_drops_connections_not_the_process(self):
+        if SLOW > 1:
+            self.skipTest("sanitizer runtimes reserve far more address space than the limit")
+        binary = os.environ.get("IOCOMP_BINARY", "build/iocomp")
+        # Address space a little above the idle server's (~24 MiB): connections holding partial
+        # requests exhaust it quickly.
+        proc = subprocess.Popen(["prlimit", "--as=31457280", binary, "--root", self.root,
+                                 "--port", "0", "--listen", "127.0.0.1", "--threads", "1",
+                                 "--max-connections-per-ip", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        log = []
+        try:
+            first = proc.stdout.readline().decode()
+            port = int(re.search(r"\(port (\d+)\)", first).group(1))
+            reader = threading.Thread(target=lambda: log.extend(proc.stdout), daemon=True)
+            reader.start()
+            held = []
+            for _ in range(3000):
+                try:
+                    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+                    s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"y" * 3000)
+                    held.append(s)
+                except OSError:
+                    break
+            time.sleep(0.5)
+            self.assertIsNone(proc.poll(), "the process died")
+            for s in held:
+                s.close()
+            time.sleep(0.5)
+            self.assertEqual(len(nc(port, b"a.txt\n")), 100)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=10)
+            err = proc.stderr.read().decode()
+            proc.stderr.close()
+        self.assertEqual(code, 0, err)
+        self.assertRegex(b"".join(log).decode(), r"out of memory: \d+ connection\(s\) dropped")
+
+    def test_unread_log_output_never_stalls_serving_or_shutdown(self):
+        binary = os.environ.get("IOCOMP_BINARY", "build/iocomp")
+        # stdout is a pipe nobody reads after the first line: it fills after 64 KiB of events.
+        proc = subprocess.Popen([binary, "--root", self.root, "--port", "0",
+                                 "--listen", "127.0.0.1"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        try:
+            port = int(re.search(rb"\(port (\d+)\)", proc.stdout.readline()).group(1))
+            s = connect(port)
+            for _ in range(3000):  # ~300 KiB of log lines
+                s.sendall(b"nope\n")
+                recv_exactly(s, len(TRANSMIT_ERROR))
+            s.close()
+            self.assertEqual(len(nc(port, b"a.txt\n")), 100)  # still serving
+            start = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=10 * SLOW)
+            self.assertEqual(code, 0)
+            self.assertLess(time.monotonic() - start, 5 * SLOW)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
 
     def test_unknown_user_is_a_clear_error(self):
         out = subprocess.run([os.environ.get("IOCOMP_BINARY", "build/iocomp"), "--root", self.root,
