@@ -295,6 +295,25 @@ class LifecycleTest(unittest.TestCase):
                 self.assertTrue(server.wait_for_log("file shrank"))
                 self.assertEqual(len(nc(server.port, b"f.bin\n")), 2 << 20)
 
+    def test_file_growing_during_transfer_is_sent_at_its_opening_size(self):
+        with TempRoot() as root:
+            path = os.path.join(root, "f.bin")
+            digest = make_file(path, 20 << 20, seed=7)
+            with Server(root, "--file-cache-valid", "0") as server:
+                s = connect(server.port)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                s.sendall(b"f.bin\nf.bin\n")
+                first = recv_exactly(s, 1 << 20)
+                with open(path, "ab") as f:
+                    f.write(b"X" * (5 << 20))  # grows by 5 MiB mid-transfer
+                first += recv_exactly(s, (20 << 20) - len(first))
+                self.assertEqual(hashlib.sha256(first).hexdigest(), digest)
+                # The next request on the same connection sees the new size.
+                second = recv_exactly(s, 25 << 20)
+                self.assertEqual(len(second), 25 << 20)
+                self.assertEqual(second[-10:], b"X" * 10)
+                s.close()
+
     def test_out_of_descriptors_on_accept_backs_off_and_recovers(self):
         if SLOW > 1:
             # Sanitizer runtimes need descriptors of their own (UBSan probes memory through a
