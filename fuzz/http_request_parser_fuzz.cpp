@@ -9,6 +9,7 @@
 #include <string_view>
 #include <variant>
 
+#include "fuzz_support.hpp"
 #include "http/conditional.hpp"
 #include "http/percent_decode.hpp"
 #include "http/range.hpp"
@@ -17,29 +18,6 @@
 namespace {
 
 using namespace iocomp::http;
-
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
-
-// Small deterministic generator so a crashing input replays identically.
-class Splitter {
- public:
-  explicit Splitter(std::uint8_t seed) : state_(seed * 2654435761u + 1) {}
-  std::size_t next_chunk() {
-    state_ = state_ * 1103515245u + 12345u;
-    const std::uint32_t r = state_ >> 16;
-    // Mostly tiny chunks (where boundary bugs live), sometimes large ones.
-    return (r & 3) == 0 ? 1 + r % 512 : 1 + r % 4;
-  }
-
- private:
-  std::uint32_t state_;
-};
 
 ParserLimits choose_limits(std::uint8_t selector) {
   ParserLimits limits;
@@ -171,7 +149,7 @@ void check_conditionals(const Request& request, std::uint64_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
-  Splitter splitter(data[0]);
+  iocomp::fuzz::Splitter splitter(data[0], 512);
   const ParserLimits limits = choose_limits(data[1]);
   const std::uint64_t file_size = choose_size(data[1], data[0]);
   const std::string_view stream(reinterpret_cast<const char*>(data + 2), size - 2);

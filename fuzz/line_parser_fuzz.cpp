@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "fuzz_support.hpp"
 #include "protocol/line_parser.hpp"
 
 namespace {
@@ -15,27 +16,6 @@ namespace {
 using iocomp::protocol::LineResult;
 using iocomp::protocol::LineStatus;
 using iocomp::protocol::parse_line;
-
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
-
-class Splitter {
- public:
-  explicit Splitter(std::uint8_t seed) : state_(seed * 2654435761u + 1) {}
-  std::size_t next_chunk() {
-    state_ = state_ * 1103515245u + 12345u;
-    const std::uint32_t r = state_ >> 16;
-    return (r & 3) == 0 ? 1 + r % 256 : 1 + r % 4;
-  }
-
- private:
-  std::uint32_t state_;
-};
 
 std::size_t choose_max_line(std::uint8_t selector) {
   // Small limits reach the boundary with short inputs; the top values use the default.
@@ -61,7 +41,7 @@ void check_complete(const LineResult& r, std::string_view buffer, std::size_t ma
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   const std::size_t max_line = choose_max_line(data[0]);
-  Splitter splitter(data[1]);
+  iocomp::fuzz::Splitter splitter(data[1], 256);
   const std::string_view stream(reinterpret_cast<const char*>(data + 2), size - 2);
 
   std::size_t offset = 0;

@@ -55,6 +55,7 @@
 #include "engine/channel.hpp"
 #include "fs/file_root.hpp"
 #include "fs/open_file_cache.hpp"
+#include "fuzz_support.hpp"
 #include "http/mime_types.hpp"
 #include "http/request_parser.hpp"
 #include "http/status.hpp"
@@ -68,14 +69,6 @@
 namespace {
 
 using namespace iocomp;
-
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
 
 constexpr std::string_view kSecretMarker = "IOCOMP-FUZZ-SECRET-outside-the-root";
 constexpr std::string_view kHiddenMarker = "IOCOMP-FUZZ-HIDDEN-dotfile";
