@@ -19,6 +19,7 @@
 #include "engine/incoming.hpp"
 #include "engine/listener.hpp"
 #include "engine/operation.hpp"
+#include "engine/uring_sqe.hpp"
 #include "engine/uring_worker.hpp"
 #include "log/event_log.hpp"
 #include "log/log_sink.hpp"
@@ -98,17 +99,8 @@ void Acceptor::say(std::string_view line) {
   }
 }
 
-static io_uring_sqe* sqe_of(io_uring* ring) {
-  io_uring_sqe* sqe = io_uring_get_sqe(ring);
-  while (sqe == nullptr) {
-    io_uring_submit(ring);
-    sqe = io_uring_get_sqe(ring);
-  }
-  return sqe;
-}
-
 void Acceptor::arm_accept() {
-  io_uring_sqe* sqe = sqe_of(&impl_->ring);
+  io_uring_sqe* sqe = next_sqe(impl_->ring);
   io_uring_prep_multishot_accept(sqe, impl_->listen_fd, nullptr, nullptr,
                                  SOCK_NONBLOCK | SOCK_CLOEXEC);
   io_uring_sqe_set_data64(sqe, tag(AcceptorOp::accept));
@@ -116,13 +108,13 @@ void Acceptor::arm_accept() {
 }
 
 void Acceptor::arm_signal_read() {
-  io_uring_sqe* sqe = sqe_of(&impl_->ring);
+  io_uring_sqe* sqe = next_sqe(impl_->ring);
   io_uring_prep_read(sqe, impl_->signal_fd, &impl_->siginfo, sizeof impl_->siginfo, 0);
   io_uring_sqe_set_data64(sqe, tag(AcceptorOp::signal));
 }
 
 void Acceptor::arm_done_read() {
-  io_uring_sqe* sqe = sqe_of(&impl_->ring);
+  io_uring_sqe* sqe = next_sqe(impl_->ring);
   io_uring_prep_read(sqe, impl_->done_fd, &impl_->done_count_buffer,
                      sizeof impl_->done_count_buffer, 0);
   io_uring_sqe_set_data64(sqe, tag(AcceptorOp::worker_done));
@@ -160,7 +152,7 @@ void Acceptor::hand_off(int fd) {
   }
   UringWorker* target = impl_->workers[impl_->next_worker];
   impl_->next_worker = (impl_->next_worker + 1) % impl_->workers.size();
-  io_uring_sqe* sqe = sqe_of(&impl_->ring);
+  io_uring_sqe* sqe = next_sqe(impl_->ring);
   IncomingConnection* handed = incoming.release();
   handed->published.store(true, std::memory_order_release);
   io_uring_prep_msg_ring(sqe, target->ring_fd(), 0, pack(OpKind::incoming, handed), 0);
@@ -174,12 +166,12 @@ void Acceptor::begin_shutdown(int signo) {
                   "timeout",
                   signo == SIGTERM ? "SIGTERM" : "SIGINT"));
   if (impl_->accepting) {
-    io_uring_sqe* sqe = sqe_of(&impl_->ring);
+    io_uring_sqe* sqe = next_sqe(impl_->ring);
     io_uring_prep_cancel64(sqe, tag(AcceptorOp::accept), 0);
     io_uring_sqe_set_data64(sqe, tag(AcceptorOp::cancel));
   }
   for (UringWorker* w : impl_->workers) {
-    io_uring_sqe* sqe = sqe_of(&impl_->ring);
+    io_uring_sqe* sqe = next_sqe(impl_->ring);
     io_uring_prep_msg_ring(sqe, w->ring_fd(), 0, pack(OpKind::stop), 0);
     io_uring_sqe_set_data64(sqe, tag(AcceptorOp::cancel));
   }
@@ -220,7 +212,7 @@ void Acceptor::run() {
               // The multishot accept ended on an error: re-arm after a pause, never in a loop.
               s.backoff.tv_sec = s.config.accept_backoff_ms / 1000;
               s.backoff.tv_nsec = (s.config.accept_backoff_ms % 1000) * 1000000L;
-              io_uring_sqe* sqe = sqe_of(&s.ring);
+              io_uring_sqe* sqe = next_sqe(s.ring);
               io_uring_prep_timeout(sqe, &s.backoff, 0, 0);
               io_uring_sqe_set_data64(sqe, tag(AcceptorOp::backoff));
             }

@@ -1,7 +1,6 @@
 #include "engine/admission.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include "engine/listener.hpp"
 
 namespace iocomp::engine {
 
@@ -31,18 +30,7 @@ void AdmissionControl::release(const std::string& key) {
 }
 
 std::string AdmissionControl::address_key(const sockaddr_storage& peer) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (peer.ss_family == AF_INET) {
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(peer).sin_addr, text, sizeof text);
-  } else if (peer.ss_family == AF_INET6) {
-    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(&in6)) {
-      ::inet_ntop(AF_INET, &in6.s6_addr[12], text, sizeof text);
-    } else {
-      ::inet_ntop(AF_INET6, &in6, text, sizeof text);
-    }
-  }
-  return text;
+  return format_ip(peer);
 }
 
 }  // namespace iocomp::engine

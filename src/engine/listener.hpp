@@ -1,6 +1,8 @@
 #pragma once
 // Creates the listening TCP socket.
+#include <sys/socket.h>
 #include <cstdint>
+
 #include <string>
 
 namespace iocomp::engine {
@@ -19,6 +21,9 @@ struct BoundListener {
 
 // Throws std::runtime_error with a readable message on failure.
 BoundListener open_listener(const ListenSpec& spec);
+
+// The address alone: "10.0.0.1" for IPv4 and IPv4-mapped IPv6, "::1" for IPv6.
+std::string format_ip(const sockaddr_storage& address);
 
 // "ip:port" for IPv4 and IPv4-mapped peers, "[ip]:port" for IPv6.
 std::string format_socket_address(const void* sockaddr_storage_ptr);

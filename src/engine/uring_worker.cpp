@@ -22,15 +22,11 @@
 #include "engine/listener.hpp"
 #include "engine/operation.hpp"
 #include "engine/uring_connection.hpp"
+#include "engine/uring_sqe.hpp"
+#include "util/monotonic_clock.hpp"
 
 namespace iocomp::engine {
 namespace {
-
-std::int64_t monotonic_ms() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 [[noreturn]] void fail(const char* what, int err) {
   throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(err)));
@@ -101,13 +97,7 @@ UringWorker::~UringWorker() {
 }
 
 io_uring_sqe* UringWorker::get_sqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (sqe == nullptr) {
-    // The submission queue is full: hand it to the kernel and take a fresh slot.
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
-  }
-  return sqe;
+  return next_sqe(ring_);
 }
 
 const char* UringWorker::buffer_data(unsigned short buffer_id) const {
@@ -333,7 +323,7 @@ void UringWorker::enable() {
 }
 
 void UringWorker::run() {
-  now_ms_ = monotonic_ms();
+  now_ms_ = util::monotonic_ms();
   for (;;) {
     if (stop_requested_ && connections_ == nullptr) break;
     if (!tick_armed_ && timers_pending()) arm_tick();
@@ -347,7 +337,7 @@ void UringWorker::run() {
       log_.event("-", "worker {}: io_uring_enter failed: {}", index_, std::strerror(-ret));
     }
 
-    now_ms_ = monotonic_ms();
+    now_ms_ = util::monotonic_ms();
     timespec wall{};
     ::clock_gettime(CLOCK_REALTIME_COARSE, &wall);
     log_.set_time(wall);

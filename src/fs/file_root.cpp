@@ -39,6 +39,12 @@ FileError from_errno(int err) {
   }
 }
 
+// The caller has checked that name.size() < PATH_MAX.
+void copy_c_path(std::string_view name, char (&out)[PATH_MAX]) {
+  std::memcpy(out, name.data(), name.size());
+  out[name.size()] = '\0';
+}
+
 std::int64_t mtime_ns_of(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
@@ -105,15 +111,19 @@ bool FileRoot::is_hidden(std::string_view name) {
   return false;
 }
 
-std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
+std::string_view FileRoot::relative_name(std::string_view name) {
   while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+  return name;
+}
+
+std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
+  name = relative_name(name);
   if (name.empty()) name = ".";
   if (!allow_hidden_ && is_hidden(name)) return FileError::forbidden;
   if (name.size() >= PATH_MAX) return FileError::name_too_long;
   if (name.find('\0') != std::string_view::npos) return FileError::not_found;
   char path[PATH_MAX];
-  std::memcpy(path, name.data(), name.size());
-  path[name.size()] = '\0';
+  copy_c_path(name, path);
 
   open_how how{};
   how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
@@ -139,11 +149,10 @@ std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
 }
 
 bool FileRoot::stat_beneath_unchecked(std::string_view name, struct stat& out) const {
-  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+  name = relative_name(name);
   if (name.empty() || name.size() >= PATH_MAX) return false;
   char path[PATH_MAX];
-  std::memcpy(path, name.data(), name.size());
-  path[name.size()] = '\0';
+  copy_c_path(name, path);
   return ::fstatat(root_fd_, path, &out, 0) == 0;
 }
 

@@ -81,6 +81,10 @@ class FileRoot {
   std::variant<std::vector<ListedEntry>, FileError> list(const OpenFile& directory,
                                                          std::string_view relative) const;
 
+  // `name` without its leading slashes: every name is relative to the root ("/etc/passwd" is
+  // "<root>/etc/passwd").
+  static std::string_view relative_name(std::string_view name);
+
   // True when some component of `name` starts with '.' (and is not "." or "..").
   static bool is_hidden(std::string_view name);
 

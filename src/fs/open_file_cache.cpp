@@ -25,7 +25,7 @@ void OpenFileCache::evict_oldest() {
 }
 
 void OpenFileCache::invalidate(std::string_view name) {
-  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+  name = FileRoot::relative_name(name);
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
   lru_.erase(it->second.lru);
@@ -34,7 +34,7 @@ void OpenFileCache::invalidate(std::string_view name) {
 
 std::variant<std::shared_ptr<const CachedFile>, FileError, OpenFile> OpenFileCache::open(
     std::string_view name, std::int64_t now_ms) {
-  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+  name = FileRoot::relative_name(name);
   auto it = entries_.find(name);
   if (it != entries_.end()) {
     CachedFile& cached = *it->second.cached;

@@ -7,15 +7,10 @@
 #include <variant>
 
 #include "protocol/line_parser.hpp"
+#include "util/monotonic_clock.hpp"
 
 namespace iocomp::server {
 namespace {
-
-std::int64_t monotonic_ms() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 std::string_view describe_error(int error) {
   if (error == engine::kFileShrank) return "file shrank during the transfer";
@@ -50,12 +45,14 @@ void Session::on_open() {
   channel_.receive();
 }
 
+std::size_t Session::skip_body(std::size_t available) {
+  const std::size_t skip = available < body_to_discard_ ? available : body_to_discard_;
+  body_to_discard_ -= skip;
+  return skip;
+}
+
 void Session::on_receive(std::string_view bytes) {
-  if (body_to_discard_ > 0) {
-    const std::size_t skip = bytes.size() < body_to_discard_ ? bytes.size() : body_to_discard_;
-    body_to_discard_ -= skip;
-    bytes.remove_prefix(skip);
-  }
+  bytes.remove_prefix(skip_body(bytes.size()));
   input_.append(bytes);
   process();
 }
@@ -71,11 +68,7 @@ void Session::process() {
         protocol_ == protocol::Protocol::line ? handle_line(input_) : handle_http(input_);
     if (used == 0) break;
     input_.erase(0, used);
-    if (body_to_discard_ > 0) {
-      const std::size_t skip = input_.size() < body_to_discard_ ? input_.size() : body_to_discard_;
-      body_to_discard_ -= skip;
-      input_.erase(0, skip);
-    }
+    input_.erase(0, skip_body(input_.size()));
   }
   if (sending_ || closing_) return;
   if (channel_.draining() && input_.empty()) {
@@ -117,7 +110,7 @@ std::size_t Session::handle_line(std::string_view input) {
   log_.event(channel_.peer(), "request {}", line.name);
   response_.detail.assign(line.name);
   response_.cache_key.assign(line.name);
-  auto opened = cache_.open(line.name, monotonic_ms());
+  auto opened = cache_.open(line.name, util::monotonic_ms());
   if (auto* file = std::get_if<std::shared_ptr<const fs::CachedFile>>(&opened)) {
     response_.file = std::move(*file);
     response_.body_bytes = response_.file->file.size();
@@ -151,7 +144,7 @@ std::size_t Session::handle_http(std::string_view input) {
   const std::uint64_t body = request.content_length.value_or(0);
   const bool body_forces_close = !request.transfer_encoding.empty() || body > kMaxDrainedBody;
   const bool keep_alive = !channel_.draining() && !last_request_allowed() && !body_forces_close;
-  responder_.respond(request, keep_alive, monotonic_ms(), response_);
+  responder_.respond(request, keep_alive, util::monotonic_ms(), response_);
   if (!body_forces_close) body_to_discard_ = body;
   start_response();
   return parsed.consumed;

@@ -52,6 +52,8 @@ class Session final : public engine::SessionHandler {
   std::size_t handle_http(std::string_view input);
   // True when this request is the last --max-requests-per-connection allows.
   bool last_request_allowed() const;
+  // Consumes up to `available` bytes of a request body being discarded; returns how many.
+  std::size_t skip_body(std::size_t available);
   void start_response();
   void send_part();
   // `reason` is a string literal, shown in the "closed" event.
