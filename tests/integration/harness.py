@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 BINARY = os.environ.get("IOCOMP_BINARY", os.path.join(os.path.dirname(__file__),
                                                       "../../build/iocomp"))
@@ -150,6 +151,39 @@ class TempRoot:
 
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class ServedTreeTest(unittest.TestCase):
+    """Tests against one server over one temporary tree, shared by the class. A subclass fills
+    the tree in `populate(base)` and returns the directory to serve (default: `base` itself)."""
+
+    @classmethod
+    def populate(cls, base):
+        return base
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TempRoot()
+        cls.base = cls.tmp.__enter__()
+        try:
+            cls.root = cls.populate(cls.base)
+            cls.server = Server(cls.root)
+        except BaseException:
+            cls.tmp.__exit__(None, None, None)
+            raise
+        cls.port = cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+        cls.tmp.__exit__(None, None, None)
+
+    def read(self, name):
+        with open(os.path.join(self.root, name), "rb") as f:
+            return f.read()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
 
 
 def nc(port, data, timeout=60.0):

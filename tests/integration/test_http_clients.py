@@ -6,7 +6,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import SLOW, Server, TempRoot, make_file, sha256_file  # noqa: E402
+from harness import SLOW, ServedTreeTest, Server, TempRoot, make_file, sha256_file  # noqa: E402
 from test_http_files import run_client  # noqa: E402
 
 ARIA2_COMMON = ["--allow-overwrite=true", "--auto-file-renaming=false", "--disable-ipv6",
@@ -15,11 +15,9 @@ ARIA2_COMMON = ["--allow-overwrite=true", "--auto-file-renaming=false", "--disab
                 "--connect-timeout=10", "--timeout=30"]
 
 
-class HttpClientsTest(unittest.TestCase):
+class HttpClientsTest(ServedTreeTest):
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempRoot()
-        base = cls.tmp.__enter__()
+    def populate(cls, base):
         cls.root = os.path.join(base, "root")
         cls.digests = {
             "20m.bin": make_file(os.path.join(cls.root, "20m.bin"), 20 << 20, seed=51),
@@ -31,16 +29,7 @@ class HttpClientsTest(unittest.TestCase):
         for rel, size, seed in (("a.txt", 100, 54), ("b file.bin", 20000, 55),
                                 ("sub dir/c.txt", 300, 56)):
             cls.digests["tree/" + rel] = make_file(os.path.join(tree, rel), size, seed=seed)
-        cls.server = Server(cls.root)
-        cls.port = cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.tmp.__exit__(None, None, None)
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return cls.root
 
     def write_first_half(self, name, out_path):
         with open(os.path.join(self.root, name), "rb") as f:

@@ -8,7 +8,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import SLOW, TRANSMIT_ERROR, Server, TempRoot, connect, make_file, nc  # noqa: E402
+from harness import SLOW, TRANSMIT_ERROR, ServedTreeTest, Server, TempRoot, connect, make_file, nc  # noqa: E402
 from test_http_files import (RawConnection, assert_error_page, get_request, http_get,  # noqa: E402
                              raw_all, raw_exchange)
 
@@ -21,23 +21,11 @@ def make_tree(root):
     make_file(os.path.join(root, "dir", "in.txt"), 10, seed=34)
 
 
-class HttpConnectionTest(unittest.TestCase):
+class HttpConnectionTest(ServedTreeTest):
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempRoot()
-        cls.root = cls.tmp.__enter__()
-        make_tree(cls.root)
-        cls.server = Server(cls.root)
-        cls.port = cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.tmp.__exit__(None, None, None)
-
-    def read(self, name):
-        with open(os.path.join(self.root, name), "rb") as f:
-            return f.read()
+    def populate(cls, base):
+        make_tree(base)
+        return base
 
     def assert_open(self, conn):
         """The server keeps the connection: nothing arrives and it is not closed."""

@@ -18,8 +18,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (SLOW, TRANSMIT_ERROR, Server, TempRoot, connect, make_file,  # noqa: E402
-                     sha256_file)
+from harness import (SLOW, TRANSMIT_ERROR, ServedTreeTest, Server, TempRoot, connect,  # noqa: E402
+                     make_file, sha256_file)
 
 SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT-7f3a9c"
 IMF_FIXDATE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|"
@@ -290,26 +290,11 @@ def build_tree(base):
     return root, outside, digests
 
 
-class HttpFilesTest(unittest.TestCase):
+class HttpFilesTest(ServedTreeTest):
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempRoot()
-        cls.base = cls.tmp.__enter__()
-        cls.root, cls.outside, cls.digests = build_tree(cls.base)
-        cls.server = Server(cls.root)
-        cls.port = cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.tmp.__exit__(None, None, None)
-
-    def read(self, name):
-        with open(os.path.join(self.root, name), "rb") as f:
-            return f.read()
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+    def populate(cls, base):
+        root, cls.outside, cls.digests = build_tree(base)
+        return root
 
     # --- GET and HEAD ---------------------------------------------------------------------
 

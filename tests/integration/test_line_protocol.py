@@ -10,15 +10,15 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (BINARY, SLOW, TRANSMIT_ERROR, Server, TempRoot, connect, make_file,  # noqa: E402
-                     nc, nc_to_file, recv_exactly, recv_until_closed, sha256_file)
+from harness import (BINARY, SLOW, TRANSMIT_ERROR, Server, ServedTreeTest, TempRoot,  # noqa: E402
+                     connect, make_file, nc, nc_to_file, recv_exactly, recv_until_closed,
+                     sha256_file)
 
 
-class LineProtocolTest(unittest.TestCase):
+class LineProtocolTest(ServedTreeTest):
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempRoot()
-        cls.root = os.path.join(cls.tmp.__enter__(), "root")
+    def populate(cls, base):
+        cls.root = os.path.join(base, "root")
         os.makedirs(os.path.join(cls.root, "sub dir"))
         cls.small = make_file(os.path.join(cls.root, "small.txt"), 1000, seed=1)
         cls.kb100 = make_file(os.path.join(cls.root, "100k.bin"), 100 * 1024, seed=2)
@@ -34,16 +34,7 @@ class LineProtocolTest(unittest.TestCase):
             f.write(b"SECRET")
         os.symlink("../outside/secret", os.path.join(cls.root, "escape"))
         os.symlink("small.txt", os.path.join(cls.root, "alias"))
-        cls.server = Server(cls.root)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.tmp.__exit__(None, None, None)
-
-    def read(self, name):
-        with open(os.path.join(self.root, name), "rb") as f:
-            return f.read()
+        return cls.root
 
     def test_small_file_byte_exact(self):
         self.assertEqual(nc(self.server.port, b"small.txt\n"), self.read("small.txt"))
