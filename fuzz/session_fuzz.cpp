@@ -750,7 +750,6 @@ class Driver final : public engine::Channel {
     bytes += read_range(s.file);
     const bool finished = transmitted(s, bytes);
     const bool expect_close = finished && close_expected_;
-    const bool tolerate_close = finished && close_tolerated_;
     TRACE("engine: on_sent(0, %llu)%s\n", static_cast<unsigned long long>(s.size()),
           finished ? ", response complete" : "");
     call([&] { session_->on_sent(0, s.size()); });
@@ -758,8 +757,8 @@ class Driver final : public engine::Channel {
       if (expect_close) {
         FUZZ_CHECK(session_closed_);
       } else if (session_closed_) {
-        // Only a drain closes after a keep-alive response (and a chunked request: known issue).
-        FUZZ_CHECK(draining_ || tolerate_close);
+        // Only a drain closes after a keep-alive response.
+        FUZZ_CHECK(draining_);
       }
     } else {
       FUZZ_CHECK(!closed_ && outstanding_);  // the rest of the response is under way
@@ -833,7 +832,6 @@ class Driver final : public engine::Channel {
       // The line protocol: one send per answer, the file's bytes or the error line.
       response_.active = false;
       const std::uint64_t limit = setup_.config.max_requests_per_connection;
-      close_tolerated_ = false;
       close_expected_ = request.kind == Expected::Kind::line_too_long ||
                         (limit != 0 && response_.index + 1 >= limit);
       const bool error = bytes == protocol::kTransmitError && s.file.length == 0;
@@ -864,7 +862,6 @@ class Driver final : public engine::Channel {
     if (body < response_.expected_body) return false;
     response_.active = false;
     close_expected_ = response_.head.close;
-    close_tolerated_ = false;
     check_http_body(std::string_view(response_.data).substr(response_.head.size));
     return true;
   }
@@ -910,7 +907,6 @@ class Driver final : public engine::Channel {
   std::string_view stream_;
   Control& control_;
   Model model_;
-  const bool strict_ = std::getenv("IOCOMP_FUZZ_STRICT") != nullptr;
 
   bool in_session_ = false;
   bool closed_ = false;          // by the session, or by the engine (send timeout, drain deadline)
@@ -922,8 +918,7 @@ class Driver final : public engine::Channel {
   std::size_t delivered_ = 0;
   std::size_t responses_started_ = 0;
   ResponseState response_;
-  bool close_expected_ = false;   // the response just finished requires the session to close
-  bool close_tolerated_ = false;  // ... or permits it (a known issue)
+  bool close_expected_ = false;  // the response just finished requires the session to close
 
   std::unique_ptr<server::Session> session_;  // last: destroyed first
 };
