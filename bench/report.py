@@ -31,6 +31,11 @@ def rng(rows, key):
     return (min(vals), max(vals)) if vals else (None, None)
 
 
+def med_of(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
 def f(v, nd=1):
     if v is None:
         return "–"
@@ -55,6 +60,18 @@ def load(path):
                 lines.append(line)
     rows = list(csv.DictReader(lines, delimiter="\t"))
     return meta, anomalies, rows
+
+
+def meta_int(meta, key):
+    """An integer from the '# iocomp bench ... key=N ...' header line, or None."""
+    for m in meta:
+        for part in m.split():
+            if part.startswith(key + "="):
+                try:
+                    return int(part[len(key) + 1:])
+                except ValueError:
+                    return None
+    return None
 
 
 def bound(srv_pct, cli_pct, cores=1.0):
@@ -101,7 +118,7 @@ def main():
             sbusy=med(g, "cpu_s_busy_pct"), cbusy=med(g, "cpu_c_busy_pct"))
 
     # --- main HTTP table
-    http_tests = [t for t in tests if not t.startswith(("shared-", "line-", "100m-"))]
+    http_tests = [t for t in tests if not t.startswith(("shared-", "line-", "100m-", "lg-", "scale-"))]
     w("## HTTP, one server core (medians)")
     w("")
     w("| test | server | req/s | CPU µs/req | (min–max) | CPU s/GB | server CPU % | client CPU % | bound | CPU0/CPU1 busy % | latency ms | errors | RSS MiB |")
@@ -196,42 +213,108 @@ def main():
                 w(f"| {s} | " + " | ".join(cells) + f" | {f(r0 / 1024 if r0 else None)} |")
         w("")
 
+    # --- HTTP through loadgen
+    lg_tests = [t for t in tests if t.startswith("lg-")]
+    lg_stats = {}
+    if lg_tests:
+        w("## HTTP through bench/loadgen, one request in flight per connection (medians)")
+        w("")
+        w("loadgen costs the client less per request than wrk (no epoll_ctl per request, no "
+          "per-request histogram), so it shows more of the servers' own limits.")
+        w("")
+        w("| test | server | req/s | CPU µs/req | (min–max) | server CPU % | client CPU % | bound | CPU0/CPU1 busy % | latency ms | errors |")
+        w("|---|---|---:|---:|---|---:|---:|---|---|---:|---:|")
+        for t in lg_tests:
+            for s_ in SERVERS:
+                g = groups.get((t, s_, "lg"))
+                if not g:
+                    continue
+                st = lg_stats[(t, s_)] = row_stats(g)
+                lo, hi = st["us_rng"]
+                w(f"| {t[len('lg-'):]} | {s_} | {f(st['rps'], 0)} | **{f(st['us'], 2)}** | {f(lo, 2)}–{f(hi, 2)} | "
+                  f"{f(st['spct'])} | {f(st['cpct'])} | {bound(st['spct'], st['cpct'])} | "
+                  f"{f(st['sbusy'], 0)}/{f(st['cbusy'], 0)} | {f(st['lat'], 2)} | {st['err']} |")
+        w("")
+
+    # --- many connections against few
+    low_n, big_n = meta_int(meta, "low"), meta_int(meta, "big")
+    pairs = []
+    for t in http_tests + lg_tests:
+        if low_n and big_n and t.endswith(f"-c{big_n}") and not t.startswith("1m-"):
+            few = t[: -len(f"c{big_n}")] + f"c{low_n}"
+            if few in tests:
+                pairs.append((few, t))
+    if pairs:
+        w("## Many connections against few: requests/s (medians)")
+        w("")
+        w("| client, file | server | req/s, {0} conns (bound) | req/s, {1} conns (bound) | {1} / {0} | CPU µs/req, {0} → {1} |".format(low_n, big_n))
+        w("|---|---|---:|---:|---:|---|")
+        for few, many_t in pairs:
+            proto = "lg" if few.startswith("lg-") else "http"
+            client = "loadgen" if proto == "lg" else "wrk"
+            file = few.split("-")[-2]
+            for s_ in SERVERS:
+                a, b = groups.get((few, s_, proto)), groups.get((many_t, s_, proto))
+                if not a or not b:
+                    continue
+                sa, sb = row_stats(a), row_stats(b)
+                w(f"| {client}, {file} | {s_} | {f(sa['rps'], 0)} ({bound(sa['spct'], sa['cpct'])}) | "
+                  f"{f(sb['rps'], 0)} ({bound(sb['spct'], sb['cpct'])}) | {ratio(sb['rps'], sa['rps'])} | "
+                  f"{f(sa['us'], 2)} → {f(sb['us'], 2)} |")
+        w("")
+
     # --- line protocol vs HTTP
     line_tests = [t for t in tests if t.startswith("line-")]
     if line_tests:
-        w("## iocomp: line protocol (bench/lineload) against HTTP (wrk), same core, same files (medians)")
+        w("## iocomp: line protocol against HTTP, same core, same files (medians)")
         w("")
-        w("| file, connections | HTTP req/s | HTTP CPU µs/req | line req/s | line CPU µs/req | line / HTTP (µs) | line server CPU % | line client CPU % | line errors |")
+        w("Both through bench/loadgen (same client, one request in flight), and HTTP through wrk for reference.")
+        w("")
+        w("| file, connections | line req/s | line CPU µs/req | HTTP (loadgen) req/s | HTTP (loadgen) CPU µs/req | line / HTTP (loadgen) | HTTP (wrk) CPU µs/req | line / HTTP (wrk) | line errors |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for t in line_tests:
             g = groups.get((t, "iocomp", "line"))
-            h = groups.get((t[len("line-"):], "iocomp", "http"))
             if not g:
                 continue
-            ls, hs = row_stats(g), row_stats(h) if h else {}
-            w(f"| {t[len('line-'):]} | {f(hs.get('rps'), 0)} | {f(hs.get('us'), 2)} | {f(ls['rps'], 0)} | "
-              f"**{f(ls['us'], 2)}** | {ratio(ls['us'], hs.get('us'))} | {f(ls['spct'])} | {f(ls['cpct'])} | {ls['err']} |")
+            base = t[len("line-"):]
+            h = groups.get((base, "iocomp", "http"))
+            lg = groups.get(("lg-" + base, "iocomp", "lg"))
+            ls, hs, gs = row_stats(g), row_stats(h) if h else {}, row_stats(lg) if lg else {}
+            w(f"| {base} | {f(ls['rps'], 0)} | **{f(ls['us'], 2)}** | {f(gs.get('rps'), 0)} | {f(gs.get('us'), 2)} | "
+              f"{ratio(ls['us'], gs.get('us'))} | {f(hs.get('us'), 2)} | {ratio(ls['us'], hs.get('us'))} | {ls['err']} |")
         w("")
 
-    # --- 1 vs 2 workers
-    shared = [t for t in tests if t.startswith("shared-")]
-    if shared:
-        w("## iocomp 1 vs 2 workers, server and wrk -t1 sharing CPUs 0-1 (medians)")
+    # --- 1 vs 2 workers, pipelined loadgen
+    scale = [t for t in tests if t.startswith("scale-")]
+    for t in scale:
+        w(f"## iocomp 1 vs 2 workers ({t}: loadgen, pipelined requests, medians)")
         w("")
-        w("| test | workers | req/s | CPU µs/req | server CPU % (of one core) | client CPU % | server+client % (of 200) | per-thread CPU split (last round) |")
-        w("|---|---:|---:|---:|---:|---:|---:|---|")
-        for t in shared:
-            for s, wk in (("iocomp-1w-shared", 1), ("iocomp-2w-shared", 2)):
-                g = groups.get((t, s, "http"))
-                if not g:
-                    continue
-                st = row_stats(g)
-                ticks = [int(x) for x in g[-1]["task_ticks"].split("/") if x.lstrip("-").isdigit()]
-                tot = sum(ticks) or 1
-                split = " / ".join(f"{100 * x / tot:.0f}%" for x in ticks)
-                both = (st["spct"] or 0) + (st["cpct"] or 0)
-                w(f"| {t[len('shared-'):]} | {wk} | {f(st['rps'], 0)} | **{f(st['us'], 2)}** | {f(st['spct'])} | "
-                  f"{f(st['cpct'])} | {f(both)} | {split} |")
+        w("`iocomp`: one worker on CPU 0, loadgen on CPU 1. `iocomp-1w-shared` / `iocomp-2w-shared`: "
+          "one / two workers, server and loadgen all free to use CPUs 0-1. Runs are interleaved, so "
+          "each round gives one ratio against the pinned one-worker run of the same round; this "
+          "machine's throughput moves between rounds by up to 2× (shared host), and the paired "
+          "ratios are the steadier figure.")
+        w("")
+        w("| server | workers | req/s | req/s over `iocomp` (medians) | median of per-round ratios (min–max) | server CPU % (of one core) | client CPU % | CPU0/CPU1 busy % | per-thread CPU split (last round) | errors |")
+        w("|---|---:|---:|---:|---|---:|---:|---|---|---:|")
+        base = None
+        base_by_round = {r["round"]: num(r["rps"]) for r in groups.get((t, "iocomp", "lg"), [])}
+        for s_, wk in (("iocomp", 1), ("iocomp-1w-shared", 1), ("iocomp-2w-shared", 2)):
+            g = groups.get((t, s_, "lg"))
+            if not g:
+                continue
+            st = row_stats(g)
+            if s_ == "iocomp":
+                base = st["rps"]
+            ticks = [int(x) for x in g[-1]["task_ticks"].split("/") if x.lstrip("-").isdigit()]
+            tot = sum(ticks) or 1
+            split = " / ".join(f"{100 * x / tot:.0f}%" for x in ticks)
+            paired = [num(r["rps"]) / base_by_round[r["round"]] for r in g
+                      if base_by_round.get(r["round"]) and num(r["rps"]) is not None]
+            pr = (f"{statistics.median(paired):.2f}× ({min(paired):.2f}–{max(paired):.2f})"
+                  if paired and s_ != "iocomp" else "–")
+            w(f"| {s_} | {wk} | {f(st['rps'], 0)} | {ratio(st['rps'], base)} | {pr} | {f(st['spct'])} | "
+              f"{f(st['cpct'])} | {f(st['sbusy'], 0)}/{f(st['cbusy'], 0)} | {split} | {st['err']} |")
         w("")
 
     # --- anomalies

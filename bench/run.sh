@@ -4,13 +4,16 @@
 #   bench/run.sh [--quick] [--rounds N] [--duration S] [--only LIST] [--keep] [--help]
 #
 # Every server under test runs on CPU 0 (taskset -c 0), the load generator (wrk -t1, or
-# bench/lineload for the line protocol) on CPU 1. Servers are measured interleaved
-# (A B C A B C ...) for ROUNDS rounds; the tables show medians. See bench/README.md.
+# bench/loadgen: the line protocol, and HTTP with a cheaper client than wrk) on CPU 1. Servers
+# are measured interleaved (A B C A B C ...) for ROUNDS rounds; the tables show medians. See
+# bench/README.md.
 #
 # Environment (flags win): ROUNDS (3), DURATION (5 s per run), LOW_CONNS (64),
-# BIG_CONNS (5000), HUGE_CONNS (4, for the 100 MiB file), SERVER_CPU (0), CLIENT_CPU (1),
-# IOCOMP (build/iocomp), LIMITPROBE_SRC (/work/shared/bench/limitprobe.c),
-# RESULTS_DIR (bench/results), ONLY (comma list of servers), KEEP_TMP (0),
+# BIG_CONNS (5000), HUGE_CONNS (4, for the 100 MiB file), SCALE_CONNS (128) and SCALE_DEPTH
+# (64: connections, and requests pipelined on each, for the 1-vs-2-worker runs),
+# SERVER_CPU (0), CLIENT_CPU (1), IOCOMP (build/iocomp),
+# LIMITPROBE_SRC (/work/shared/bench/limitprobe.c), RESULTS_DIR (bench/results),
+# ONLY (comma list of servers), KEEP_TMP (0),
 # NICE (-20: servers and load generators run at this nice level so that other jobs on a
 # shared machine do not steal their cores; 0 to disable), NGINX_TCP_NOPUSH (on, as in
 # Debian's nginx.conf; "off" makes nginx send header and body in separate segments).
@@ -25,6 +28,8 @@ DURATION=${DURATION:-5}
 LOW_CONNS=${LOW_CONNS:-64}
 BIG_CONNS=${BIG_CONNS:-5000}
 HUGE_CONNS=${HUGE_CONNS:-4}
+SCALE_CONNS=${SCALE_CONNS:-128}
+SCALE_DEPTH=${SCALE_DEPTH:-64}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 IOCOMP=${IOCOMP:-$repo/build/iocomp}
@@ -37,7 +42,7 @@ NICE=${NICE:--20}
 NGINX_TCP_NOPUSH=${NGINX_TCP_NOPUSH:-on}
 
 usage() {
-  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   cat <<'EOF'
 
 Flags:
@@ -48,11 +53,12 @@ Flags:
                    iocomp,nginx,lighttpd,limitprobe,iocomp-line,iocomp-1w-shared,iocomp-2w-shared
   --no-big         skip the 5,000-connection runs
   --no-huge        skip the 100 MiB runs
+  --tests REGEX    only the tests whose id matches REGEX (bash =~), e.g. '^(100m|scale)-'
   --keep           keep the temporary directory (configs, logs) at exit
 EOF
 }
 
-NO_BIG=0 NO_HUGE=0
+NO_BIG=0 NO_HUGE=0 TESTS_RE=
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
@@ -64,6 +70,8 @@ while (($#)); do
     --only=*) ONLY=${1#*=} ;;
     --no-big) NO_BIG=1 ;;
     --no-huge) NO_HUGE=1 ;;
+    --tests) TESTS_RE=$2; shift ;;
+    --tests=*) TESTS_RE=${1#*=} ;;
     --keep) KEEP_TMP=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -125,7 +133,7 @@ AUTOGROUP_SET=0
 cleanup() {
   local rc=$? n p
   trap - EXIT INT TERM
-  [[ -n $LOAD_PID ]] && kill -TERM "$LOAD_PID" 2>/dev/null # timeout passes it on to wrk/lineload
+  [[ -n $LOAD_PID ]] && kill -TERM "$LOAD_PID" 2>/dev/null # timeout passes it on to wrk/loadgen
   for n in "${!PID[@]}"; do
     p=${PID[$n]}
     [[ -n $p ]] && kill -TERM "$p" 2>/dev/null
@@ -205,7 +213,7 @@ for f in 1k 16k 1m 100m; do
 done
 
 # ---------------------------------------------------------------- tools
-gcc -O2 -pthread -o "$T/lineload" "$here/lineload.c" || die "building lineload failed"
+gcc -O2 -pthread -o "$T/loadgen" "$here/loadgen.c" || die "building loadgen failed"
 HAVE_PROBE=0
 if [[ -f $LIMITPROBE_SRC ]]; then
   gcc -O2 -o "$T/limitprobe" "$LIMITPROBE_SRC" 2>/dev/null && HAVE_PROBE=1
@@ -447,8 +455,8 @@ for n in "${running[@]}"; do
   done
 done
 if is_running iocomp && enabled iocomp-line; then
-  $NICE_CMD taskset -c "$CLIENT_CPU" "$T/lineload" -q -c "$LOW_CONNS" -d 1 -n 1k.bin -s 1024 \
-    -p "${PORT[iocomp]}" >/dev/null 2>&1 || anomaly "lineload warm-up against iocomp failed"
+  $NICE_CMD taskset -c "$CLIENT_CPU" "$T/loadgen" -q -c "$LOW_CONNS" -d 1 -n 1k.bin -s 1024 \
+    -p "${PORT[iocomp]}" >/dev/null 2>&1 || anomaly "loadgen warm-up against iocomp failed"
 fi
 
 # ---------------------------------------------------------------- one measurement
@@ -466,9 +474,9 @@ to_ms() { # "550.12us" -> ms
 printf '# iocomp bench %s host=%s kernel=%s cpu=%s rounds=%s duration=%s low=%s big=%s huge=%s quick=%s\n' \
   "$stamp" "$(hostname)" "$(uname -r)" "$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)" \
   "$ROUNDS" "$DURATION" "$LOW_CONNS" "$BIG_CONNS" "$HUGE_CONNS" "$QUICK" >"$TSV"
-printf '# nice=%s autogroup_nice=%s server_cpu=%s client_cpu=%s nginx_tcp_nopush=%s\n' "$NICE" \
+printf '# nice=%s autogroup_nice=%s server_cpu=%s client_cpu=%s nginx_tcp_nopush=%s scale_conns=%s scale_depth=%s tests=%s\n' "$NICE" \
   "$( ((AUTOGROUP_SET)) && echo "$NICE" || echo unchanged)" "$SERVER_CPU" "$CLIENT_CPU" \
-  "$NGINX_TCP_NOPUSH" >>"$TSV"
+  "$NGINX_TCP_NOPUSH" "$SCALE_CONNS" "$SCALE_DEPTH" "${TESTS_RE:-all}" >>"$TSV"
 printf '# iocomp binary: %s (built %s, source HEAD %s)\n' "$IOCOMP" \
   "$(date -r "$IOCOMP" '+%Y-%m-%d %H:%M:%S')" "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')" >>"$TSV"
 printf '# versions: iocomp=%s nginx=%s lighttpd=%s wrk=%s iocomp_build=%s\n' \
@@ -477,8 +485,8 @@ printf '# versions: iocomp=%s nginx=%s lighttpd=%s wrk=%s iocomp_build=%s\n' \
   "$(wrk -v 2>&1 | head -1 | awk '{print $2}')" "${build_type:-?}" >>"$TSV"
 printf 'round\ttest\tserver\tproto\tfile\tsize\tconns\tserver_cpus\tclient_cpus\tduration_s\trequests\trps\tbytes\terrors\tlat_avg_ms\tserver_cpu_s\tcpu_us_per_req\tcpu_s_per_gb\tserver_cpu_pct\tclient_cpu_pct\trss_kb\trss_before_kb\tcpu_s_busy_pct\tcpu_c_busy_pct\tloadavg\ttask_ticks\tnote\n' >>"$TSV"
 
-measure() { # round test server proto file conns
-  local round=$1 test=$2 srv=$3 proto=$4 file=$5 conns=$6
+measure() { # round test server proto file conns depth
+  local round=$1 test=$2 srv=$3 proto=$4 file=$5 conns=$6 depth=${7:-1}
   local port=${PORT[$srv]} size=${SIZE[$file]} note=
   if ! alive "$srv"; then
     anomaly "round $round $test: $srv (pid ${PID[$srv]}) was dead before the run; restarting"
@@ -499,8 +507,10 @@ measure() { # round test server proto file conns
   local -a cmd
   if [[ $proto == http ]]; then
     cmd=(wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 10s "http://127.0.0.1:$port/$file.bin")
+  elif [[ $proto == lg ]]; then
+    cmd=("$T/loadgen" -q -m http -D "$depth" -c "$conns" -d "$DURATION" -n "$file.bin" -s "$size" -p "$port" -T 10)
   else
-    cmd=("$T/lineload" -q -c "$conns" -d "$DURATION" -n "$file.bin" -s "$size" -p "$port" -T 10)
+    cmd=("$T/loadgen" -q -m line -D "$depth" -c "$conns" -d "$DURATION" -n "$file.bin" -s "$size" -p "$port" -T 10)
   fi
   timeout -k 5 $((DURATION + 60)) $NICE_CMD taskset -c "${LCPUS[$srv]}" "${cmd[@]}" >"$out" 2>&1 &
   LOAD_PID=$!
@@ -595,24 +605,34 @@ measure() { # round test server proto file conns
 }
 
 # ---------------------------------------------------------------- the test matrix
-# test-id | protocol | file | connections | servers (interleaved in this order)
+# test-id | protocol | file | connections | servers (interleaved in this order) | depth
+# protocol: http = wrk -t1; lg = bench/loadgen -m http; line = bench/loadgen -m line.
+# depth: requests each connection pipelines (loadgen only; 1 = one request in flight).
 tests=(
   "1k-c$LOW_CONNS|http|1k|$LOW_CONNS|iocomp nginx lighttpd limitprobe"
   "16k-c$LOW_CONNS|http|16k|$LOW_CONNS|iocomp nginx lighttpd"
   "1m-c$LOW_CONNS|http|1m|$LOW_CONNS|iocomp nginx lighttpd"
-  "line-1k-c$LOW_CONNS|line|1k|$LOW_CONNS|iocomp"
-  "line-16k-c$LOW_CONNS|line|16k|$LOW_CONNS|iocomp"
-  "shared-1k-c$LOW_CONNS|http|1k|$LOW_CONNS|iocomp-1w-shared iocomp-2w-shared"
-  "shared-16k-c$LOW_CONNS|http|16k|$LOW_CONNS|iocomp-1w-shared iocomp-2w-shared"
+  "lg-1k-c$LOW_CONNS|lg|1k|$LOW_CONNS|iocomp nginx lighttpd limitprobe|1"
+  "lg-16k-c$LOW_CONNS|lg|16k|$LOW_CONNS|iocomp|1"
+  "line-1k-c$LOW_CONNS|line|1k|$LOW_CONNS|iocomp|1"
+  "line-16k-c$LOW_CONNS|line|16k|$LOW_CONNS|iocomp|1"
+  "scale-1k-c$SCALE_CONNS-d$SCALE_DEPTH|lg|1k|$SCALE_CONNS|iocomp iocomp-1w-shared iocomp-2w-shared|$SCALE_DEPTH"
 )
 if ((!NO_BIG)); then
   tests+=(
     "1k-c$BIG_CONNS|http|1k|$BIG_CONNS|iocomp nginx lighttpd limitprobe"
     "16k-c$BIG_CONNS|http|16k|$BIG_CONNS|iocomp nginx lighttpd"
     "1m-c$BIG_CONNS|http|1m|$BIG_CONNS|iocomp nginx lighttpd"
+    "lg-1k-c$BIG_CONNS|lg|1k|$BIG_CONNS|iocomp nginx lighttpd limitprobe|1"
   )
 fi
 ((NO_HUGE)) || tests+=("100m-c$HUGE_CONNS|http|100m|$HUGE_CONNS|iocomp nginx lighttpd")
+if [[ -n $TESTS_RE ]]; then
+  kept=()
+  for spec in "${tests[@]}"; do [[ ${spec%%|*} =~ $TESTS_RE ]] && kept+=("$spec"); done
+  tests=("${kept[@]}")
+  ((${#tests[@]})) || die "--tests '$TESTS_RE' matches no test"
+fi
 
 nruns=0
 for spec in "${tests[@]}"; do
@@ -627,12 +647,12 @@ log "$nruns runs per round x $ROUNDS rounds x ${DURATION}s (about $((nruns * ROU
 
 for ((r = 1; r <= ROUNDS; r++)); do
   for spec in "${tests[@]}"; do
-    IFS='|' read -r id proto file conns servers <<<"$spec"
+    IFS='|' read -r id proto file conns servers depth <<<"$spec"
     for s in $servers; do
       key=$s
       [[ $proto == line ]] && key=iocomp-line
       enabled "$key" && is_running "$s" || continue
-      measure "$r" "$id" "$s" "$proto" "$file" "$conns"
+      measure "$r" "$id" "$s" "$proto" "$file" "$conns" "${depth:-1}"
     done
   done
 done

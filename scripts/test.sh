@@ -24,8 +24,8 @@ run_ctest() {
 }
 
 step "Formatting (.clang-format)"
-if ! clang-format --dry-run --Werror $(git ls-files 'src/*.[ch]pp' 'tests/*.cpp' 'fuzz/*.[ch]pp' \
-     2>/dev/null || find src tests fuzz -name '*.[ch]pp'); then
+if ! clang-format --dry-run --Werror $(git ls-files 'src/*.[ch]pp' 'tests/*.cpp' 'fuzz/*.[ch]pp' 'bench/*.c' \
+     2>/dev/null || find src tests fuzz bench -name '*.[ch]pp' -o -name '*.c'); then
   echo "code differs from .clang-format: run clang-format -i on the files above"; status=1
 fi
 

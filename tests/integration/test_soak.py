@@ -25,8 +25,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import SLOW, Server, TempRoot, make_file, recv_exactly  # noqa: E402
 
-LINELOAD_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                               "../../bench/lineload.c")
+LOADGEN_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "../../bench/loadgen.c")
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 # Client source addresses besides 127.0.0.1, so that thousands of connections stay under the
 # default --max-connections-per-ip (256) and each address needs few ephemeral ports.
@@ -222,7 +222,7 @@ def pipelined_http(s, path, count, body, chunk=250):
 
 def lockstep_line(port, conns, total, name, expected, timeout=60.0):
     """`total` line-protocol requests over `conns` connections with one request in flight per
-    connection (lineload's pattern), checking every response byte-exactly."""
+    connection (loadgen's pattern), checking every response byte-exactly."""
     socks = []
     try:
         for _ in range(conns):
@@ -531,25 +531,25 @@ class SoakTest(unittest.TestCase):
     def test_4_a_million_requests_leak_no_descriptor_and_no_memory(self):
         gcc = shutil.which("gcc")
         if gcc is None:
-            self.skipTest("gcc is missing: cannot build bench/lineload.c")
+            self.skipTest("gcc is missing: cannot build bench/loadgen.c")
         # Under the sanitizers the server is several times slower: 100,000 requests.
         target = 1_000_000 if SLOW == 1 else 100_000
         http_count = 40_000 if SLOW == 1 else 8_000
-        with tempfile.TemporaryDirectory(prefix="iocomp-lineload-") as build:
-            lineload = os.path.join(build, "lineload")
-            subprocess.run([gcc, "-O2", "-pthread", "-o", lineload, LINELOAD_SOURCE],
+        with tempfile.TemporaryDirectory(prefix="iocomp-loadgen-") as build:
+            loadgen = os.path.join(build, "loadgen")
+            subprocess.run([gcc, "-O2", "-pthread", "-o", loadgen, LOADGEN_SOURCE],
                            check=True, timeout=60)
             with Server(self.root, "--quiet", "--max-requests-per-connection", "0") as server:
                 port = server.port
                 small, mid = self.files["small.txt"], self.files["mid.bin"]
                 # Warm-up, 10,000 requests in the same patterns as the measured run: the line
-                # protocol on 64 connections with one request in flight each (as lineload
+                # protocol on 64 connections with one request in flight each (as loadgen
                 # does), for a file kept in memory and one sent from its descriptor, and
                 # pipelined HTTP for both on pairs of consecutive connections (the acceptor
                 # hands connections to the two workers in turn, so both workers' file caches
                 # hold both files). File caches, per-connection buffers, io_uring rings and the
                 # allocator's arenas reach their steady size here. (A warm-up of pipelined
-                # requests instead leaves a one-time step of ~1.5 MiB for lineload's first
+                # requests instead leaves a one-time step of ~1.5 MiB for loadgen's first
                 # round; after this one, RSS was measured flat to within a few KiB.)
                 warm = lockstep_line(port, 64, 4000, b"small.txt", small)
                 warm += lockstep_line(port, 64, 3000, b"mid.bin", mid)
@@ -569,14 +569,14 @@ class SoakTest(unittest.TestCase):
                     self.assertLess(time.monotonic() - start, 120 * SLOW, "load too slow")
                     name, size = (b"small.txt", len(small)) if rounds % 2 == 0 else \
                                  (b"mid.bin", len(mid))
-                    args = [lineload, "-c", "64", "-d", "2" if SLOW == 1 else "3", "-n",
+                    args = [loadgen, "-c", "64", "-d", "2" if SLOW == 1 else "3", "-n",
                             name.decode(), "-s", str(size), "-p", str(port), "-q"]
                     if rounds >= 2:
                         args.append("-P")  # the pre-flight check ran once per file
                     out = subprocess.run(args, capture_output=True, timeout=60 * SLOW)
                     last = out.stdout.decode().strip().splitlines()[-1] if out.stdout else ""
                     fields = dict(kv.split("=", 1) for kv in last.split() if "=" in kv)
-                    self.assertEqual(out.returncode, 0, f"lineload: {last} {out.stderr[-500:]!r}")
+                    self.assertEqual(out.returncode, 0, f"loadgen: {last} {out.stderr[-500:]!r}")
                     self.assertEqual(fields.get("errors"), "0", last)
                     line_total += int(fields["requests"])
                     rounds += 1
@@ -593,7 +593,7 @@ class SoakTest(unittest.TestCase):
                 time.sleep(0.5)
                 rss_after = server.rss_kib()
                 report(f"million: {total} requests ({warm} warm-up, {line_total} line protocol "
-                       f"by lineload in {rounds} rounds at {line_total / line_seconds:.0f} req/s, "
+                       f"by loadgen in {rounds} rounds at {line_total / line_seconds:.0f} req/s, "
                        f"{http_total} pipelined HTTP at {http_total / http_seconds:.0f} req/s); "
                        f"server fds {fd_warm} after warm-up -> {fd_after} after; RSS {rss_warm} "
                        f"KiB after warm-up -> {rss_after} KiB after "
