@@ -10,11 +10,11 @@ namespace iocomp::engine {
 enum class OpKind : std::uint64_t {
   recv = 1,      // connection: one receive into a provided buffer
   send = 2,      // connection: head bytes
-  poll_out = 3,  // connection: socket writable again, resume the file send
+  poll_out = 3,  // connection: multishot POLLOUT, the socket became writable again
   incoming = 4,  // message from the acceptor: res is a new socket
   stop = 5,      // message from the main thread: drain and stop
   tick = 6,      // the worker's timer tick
-
+  cancel = 7,    // a cancellation request (its own completion carries nothing to act on)
 };
 
 inline constexpr std::uint64_t kKindMask = 0x7;

@@ -151,25 +151,47 @@ void Connection::on_send_complete(int res) {
   }
 }
 
-void Connection::submit_poll_out() {
+void Connection::wait_writable() {
+  awaiting_writable_ = true;
+  if (poll_armed_) return;  // the armed poll reports the next time the socket drains
   io_uring_sqe* sqe = worker_.get_sqe();
-  io_uring_prep_poll_add(sqe, fd_, POLLOUT);
+  io_uring_prep_poll_multishot(sqe, fd_, POLLOUT);
   io_uring_sqe_set_data64(sqe, pack(OpKind::poll_out, this));
   ++inflight_;
+  poll_armed_ = true;
 }
 
-void Connection::on_poll_out_complete(int) {
-  --inflight_;
-  if (state_ != State::open || !send_active_) {
+void Connection::cancel_poll_out() {
+  if (!poll_armed_ || poll_cancelling_) return;
+  io_uring_sqe* sqe = worker_.get_sqe();
+  io_uring_prep_cancel64(sqe, pack(OpKind::poll_out, this), 0);
+  io_uring_sqe_set_data64(sqe, pack(OpKind::cancel));
+  poll_cancelling_ = true;
+}
+
+void Connection::on_poll_out_complete(int /*res*/, unsigned flags) {
+  if ((flags & IORING_CQE_F_MORE) == 0) {  // the multishot poll has ended
+    --inflight_;
+    poll_armed_ = false;
+    poll_cancelling_ = false;
+  }
+  if (state_ != State::open || !send_active_ || !awaiting_writable_) {
+    // A report nobody waits for (the transfer is over or the socket drained twice): stop the
+    // poll if it is not needed any more.
+    if (!send_active_ || state_ != State::open) cancel_poll_out();
     maybe_release();
     return;
   }
+  awaiting_writable_ = false;
+  // Writable, or the poll ended (cancelled for an earlier transfer, or failed: res < 0). Either
+  // way sendfile tells: it makes progress, reports the socket's error, or says EAGAIN and we
+  // wait again (arming a new poll if this one has ended).
   send_file();
 }
 
 // The TransmitFile of the article: sendfile moves page-cache pages to the socket without a copy
-// through user space. The socket is non-blocking; when it is full we wait for a POLLOUT
-// completion. At most send_chunk bytes go per turn so one large download cannot starve the
+// through user space. The socket is non-blocking; when it is full we wait until it drains
+// (wait_writable). At most send_chunk bytes go per turn so one large download cannot starve the
 // other connections of this worker.
 void Connection::send_file() {
   std::uint64_t budget = worker_.config_.send_chunk;
@@ -191,7 +213,7 @@ void Connection::send_file() {
       budget -= sent < budget ? sent : budget;
       worker_.arm_timer(*this, UringWorker::TimerClass::send);
       if (static_cast<std::size_t>(n) < want && file_.length > 0) {
-        submit_poll_out();  // the socket buffer is full
+        wait_writable();  // the socket buffer is full
         return;
       }
       continue;
@@ -202,7 +224,7 @@ void Connection::send_file() {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {
-      submit_poll_out();
+      wait_writable();
       return;
     }
     finish_send(-errno);
@@ -222,6 +244,8 @@ void Connection::resume_send() {
 
 void Connection::finish_send(int error) {
   send_active_ = false;
+  awaiting_writable_ = false;
+  cancel_poll_out();
   worker_.disarm_timer(*this);
   session_->on_sent(error, bytes_sent_);
 }
@@ -244,8 +268,11 @@ void Connection::hard_close() {
   if (state_ == State::closed) return;
   state_ = State::closed;
   send_active_ = false;
+  awaiting_writable_ = false;
   worker_.disarm_timer(*this);
-  // Wakes the pending receive, send or poll; each completes and drops its reference.
+  // Wakes the pending receive and send; each completes and drops its reference. The multishot
+  // poll would keep reporting a dead socket: it is cancelled.
+  cancel_poll_out();
   ::shutdown(fd_, SHUT_RDWR);
   maybe_release();
 }

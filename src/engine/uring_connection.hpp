@@ -34,7 +34,7 @@ class alignas(16) Connection final : public Channel {
   // Completions, decoded by UringWorker::dispatch.
   void on_recv_complete(int res, unsigned flags);
   void on_send_complete(int res);
-  void on_poll_out_complete(int res);
+  void on_poll_out_complete(int res, unsigned flags);
 
   // Deferred work from the worker's end-of-turn lists.
   void resume_send();
@@ -51,7 +51,8 @@ class alignas(16) Connection final : public Channel {
 
   void submit_recv();
   void submit_send_bytes(bool poll_first);
-  void submit_poll_out();
+  void wait_writable();
+  void cancel_poll_out();
   void send_file();
   void finish_send(int error);
   void maybe_release();
@@ -66,6 +67,14 @@ class alignas(16) Connection final : public Channel {
   bool recv_armed_ = false;
   bool send_active_ = false;
   bool queued_ = false;  // on one of the worker's deferred lists
+  // Waiting for a full socket to drain, edge-triggered as nginx does with EPOLLET: one multishot
+  // POLLOUT per file transfer reports each time the socket becomes writable; after sendfile
+  // says EAGAIN we wait for the next such report. Re-arming a one-shot poll instead would
+  // complete at once whenever poll says writable but the send cannot proceed (it happens under
+  // TCP memory pressure, when thousands of transfers end at once): a sendfile/poll spin.
+  bool poll_armed_ = false;       // the multishot poll is in flight
+  bool poll_cancelling_ = false;  // and a cancellation of it has been submitted
+  bool awaiting_writable_ = false;
 
   // Send state: valid while send_active_. iov_[iov_first_..] is what remains of head + body.
   iovec iov_[2] = {};

@@ -252,7 +252,7 @@ void UringWorker::dispatch(const io_uring_cqe& cqe) {
       for_connection(c, [&] { c->on_send_complete(cqe.res); });
       break;
     case OpKind::poll_out:
-      for_connection(c, [&] { c->on_poll_out_complete(cqe.res); });
+      for_connection(c, [&] { c->on_poll_out_complete(cqe.res, cqe.flags); });
       break;
     case OpKind::incoming:
       adopt(object_of<IncomingConnection>(data));
@@ -263,6 +263,8 @@ void UringWorker::dispatch(const io_uring_cqe& cqe) {
       break;
     case OpKind::tick:
       tick_armed_ = false;
+      break;
+    case OpKind::cancel:
       break;
   }
 }
