@@ -87,6 +87,31 @@ def bound(srv_pct, cli_pct, cores=1.0):
     return "neither"
 
 
+def per_server_table(w, groups, tests, proto, row_stats, full):
+    """One row per (test, server) run with this load generator; returns the stats by (test,
+    server). `full` adds CPU s/GB and RSS (the wrk tables)."""
+    extra_head, extra_rule = (" CPU s/GB |", "---:|") if full else ("", "")
+    w(f"| test | server | req/s | CPU µs/req | (min–max) |{extra_head} server CPU % | client CPU % | "
+      "bound | CPU0/CPU1 busy % | latency ms | errors |" + (" RSS MiB |" if full else ""))
+    w(f"|---|---|---:|---:|---|{extra_rule}---:|---:|---|---|---:|---:|" + ("---:|" if full else ""))
+    stats = {}
+    for t in tests:
+        for s in SERVERS:
+            g = groups.get((t, s, proto))
+            if not g:
+                continue
+            st = stats[(t, s)] = row_stats(g)
+            lo, hi = st["us_rng"]
+            name = t[len("lg-"):] if t.startswith("lg-") else t
+            gb = f" {f(st['sgb'], 3)} |" if full else ""
+            rss = f" {f(st['rss'] / 1024 if st['rss'] else None)} |" if full else ""
+            w(f"| {name} | {s} | {f(st['rps'], 0)} | **{f(st['us'], 2)}** | {f(lo, 2)}–{f(hi, 2)} |{gb} "
+              f"{f(st['spct'])} | {f(st['cpct'])} | {bound(st['spct'], st['cpct'])} | "
+              f"{f(st['sbusy'], 0)}/{f(st['cbusy'], 0)} | {f(st['lat'], 2)} | {st['err']} |{rss}")
+    w("")
+    return stats
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -121,20 +146,7 @@ def main():
     http_tests = [t for t in tests if not t.startswith(("shared-", "line-", "100m-", "lg-", "scale-"))]
     w("## HTTP, one server core (medians)")
     w("")
-    w("| test | server | req/s | CPU µs/req | (min–max) | CPU s/GB | server CPU % | client CPU % | bound | CPU0/CPU1 busy % | latency ms | errors | RSS MiB |")
-    w("|---|---|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|")
-    stats = {}
-    for t in http_tests:
-        for s in SERVERS:
-            g = groups.get((t, s, "http"))
-            if not g:
-                continue
-            st = stats[(t, s)] = row_stats(g)
-            lo, hi = st["us_rng"]
-            w(f"| {t} | {s} | {f(st['rps'], 0)} | **{f(st['us'], 2)}** | {f(lo, 2)}–{f(hi, 2)} | "
-              f"{f(st['sgb'], 3)} | {f(st['spct'])} | {f(st['cpct'])} | {bound(st['spct'], st['cpct'])} | "
-              f"{f(st['sbusy'], 0)}/{f(st['cbusy'], 0)} | {f(st['lat'], 2)} | {st['err']} | {f(st['rss'] / 1024 if st['rss'] else None)} |")
-    w("")
+    stats = per_server_table(w, groups, http_tests, "http", row_stats, full=True)
 
     # --- ratios
     w("## CPU µs per request: iocomp against the others (medians)")
@@ -215,26 +227,13 @@ def main():
 
     # --- HTTP through loadgen
     lg_tests = [t for t in tests if t.startswith("lg-")]
-    lg_stats = {}
     if lg_tests:
         w("## HTTP through bench/loadgen, one request in flight per connection (medians)")
         w("")
         w("loadgen costs the client less per request than wrk (no epoll_ctl per request, no "
           "per-request histogram), so it shows more of the servers' own limits.")
         w("")
-        w("| test | server | req/s | CPU µs/req | (min–max) | server CPU % | client CPU % | bound | CPU0/CPU1 busy % | latency ms | errors |")
-        w("|---|---|---:|---:|---|---:|---:|---|---|---:|---:|")
-        for t in lg_tests:
-            for s_ in SERVERS:
-                g = groups.get((t, s_, "lg"))
-                if not g:
-                    continue
-                st = lg_stats[(t, s_)] = row_stats(g)
-                lo, hi = st["us_rng"]
-                w(f"| {t[len('lg-'):]} | {s_} | {f(st['rps'], 0)} | **{f(st['us'], 2)}** | {f(lo, 2)}–{f(hi, 2)} | "
-                  f"{f(st['spct'])} | {f(st['cpct'])} | {bound(st['spct'], st['cpct'])} | "
-                  f"{f(st['sbusy'], 0)}/{f(st['cbusy'], 0)} | {f(st['lat'], 2)} | {st['err']} |")
-        w("")
+        per_server_table(w, groups, lg_tests, "lg", row_stats, full=False)
 
     # --- many connections against few
     low_n, big_n = meta_int(meta, "low"), meta_int(meta, "big")
