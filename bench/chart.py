@@ -4,7 +4,7 @@
 usage: chart.py RESULTS.tsv OUT.svg      (standard library only; the SVG is written by hand)
 
 One panel per file size (each with its own y scale); inside a panel, one group of bars per
-connection count, one bar per server (HTTP via wrk), plus iocomp's line protocol (lineload)
+connection count, one bar per server (HTTP via wrk), plus iocomp's line protocol (bench/loadgen)
 where measured. A last panel shows CPU seconds per GB for the 100 MiB file when present.
 """
 import csv
