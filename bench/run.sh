@@ -10,7 +10,7 @@
 #
 # Environment (flags win): ROUNDS (3), DURATION (5 s per run), LOW_CONNS (64),
 # BIG_CONNS (5000), HUGE_CONNS (4, for the 100 MiB file), SCALE_CONNS (128) and SCALE_DEPTH
-# (64: connections, and requests pipelined on each, for the 1-vs-2-worker runs),
+# (256: connections, and requests pipelined on each, for the 1-vs-2-worker runs),
 # SERVER_CPU (0), CLIENT_CPU (1), IOCOMP (build/iocomp),
 # LIMITPROBE_SRC (/work/shared/bench/limitprobe.c), RESULTS_DIR (bench/results),
 # ONLY (comma list of servers), KEEP_TMP (0),
@@ -29,7 +29,7 @@ LOW_CONNS=${LOW_CONNS:-64}
 BIG_CONNS=${BIG_CONNS:-5000}
 HUGE_CONNS=${HUGE_CONNS:-4}
 SCALE_CONNS=${SCALE_CONNS:-128}
-SCALE_DEPTH=${SCALE_DEPTH:-64}
+SCALE_DEPTH=${SCALE_DEPTH:-256}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 IOCOMP=${IOCOMP:-$repo/build/iocomp}
