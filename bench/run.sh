@@ -483,7 +483,7 @@ printf '# versions: iocomp=%s nginx=%s lighttpd=%s wrk=%s iocomp_build=%s\n' \
   "$("$IOCOMP" --version 2>/dev/null | head -1)" "$(nginx -v 2>&1 | sed 's/.*\///')" \
   "$(lighttpd -v 2>&1 | head -1 | awk '{print $1}' | sed 's/.*\///')" \
   "$(wrk -v 2>&1 | head -1 | awk '{print $2}')" "${build_type:-?}" >>"$TSV"
-printf 'round\ttest\tserver\tproto\tfile\tsize\tconns\tserver_cpus\tclient_cpus\tduration_s\trequests\trps\tbytes\terrors\tlat_avg_ms\tserver_cpu_s\tcpu_us_per_req\tcpu_s_per_gb\tserver_cpu_pct\tclient_cpu_pct\trss_kb\trss_before_kb\tcpu_s_busy_pct\tcpu_c_busy_pct\tloadavg\ttask_ticks\tnote\n' >>"$TSV"
+printf 'round\ttest\tserver\tproto\tfile\tsize\tconns\tserver_cpus\tclient_cpus\tduration_s\trequests\trps\tbytes\terrors\tlat_avg_ms\tserver_cpu_s\tcpu_us_per_req\tcpu_s_per_gb\tserver_cpu_pct\tclient_cpu_pct\trss_kb\trss_before_kb\tcpu_s_busy_pct\tcpu_c_busy_pct\tloadavg\ttask_ticks\tnote\tteardown_cpu_s\n' >>"$TSV"
 
 measure() { # round test server proto file conns depth
   local round=$1 test=$2 srv=$3 proto=$4 file=$5 conns=$6 depth=${7:-1}
@@ -531,7 +531,7 @@ measure() { # round test server proto file conns depth
     s = (B[1] - A[1]) + (B[2] - A[2]); t = (D[1] - C[1]) + (D[2] - C[2]);
     printf "%.1f\t%.1f", s ? 100 * (B[1] - A[1]) / s : 0, t ? 100 * (D[1] - C[1]) / t : 0 }')
   # Let the server finish tearing down the connections (that work belongs to this run too).
-  read_ticks "$procs"; local tp=$TICKS i
+  read_ticks "$procs"; local tp=$TICKS i t_end=$TICKS
   for ((i = 0; i < 30; i++)); do
     bsleep 0.1
     read_ticks "$procs"
@@ -582,14 +582,21 @@ measure() { # round test server proto file conns depth
         (req > 0 ? sprintf("%.2f", cpu * 1e6 / req) : "NA"),
         (by > 0 ? sprintf("%.3f", cpu / (by / 1e9)) : "NA"),
         100 * cpu / wall, 100 * (c / 1000) / wall }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  local teardown
+  teardown=$(awk -v t="$((t1 - t_end))" -v tick="$TICK" 'BEGIN { printf "%.2f", t / tick }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$round" "$test" "$srv" "$proto" "$file" "$size" "$conns" "${CPUS[$srv]}" "${LCPUS[$srv]}" \
     "$secs" "$requests" "$rps" "$bytes" "${errors:-0}" "${lat:-NA}" "$derived" "$rss" "$rss0" \
-    "$busy" "$la" "$tt" "${note:--}" >>"$TSV"
+    "$busy" "$la" "$tt" "${note:--}" "$teardown" >>"$TSV"
   IFS=$'\t' read -r _ us_req s_gb spct cpct <<<"$derived"
   log "$(printf 'r%s %-15s %-16s %9s req/s %8s us/req %7s s/GB  srv %5s%% cli %5s%%  cpu%s/cpu%s busy %s/%s%%  load %s  err %s  rss %s KiB  %s' \
     "$round" "$test" "$srv" "$rps" "$us_req" "$s_gb" "$spct" "$cpct" "$SERVER_CPU" "$CLIENT_CPU" \
     "${busy%%$'\t'*}" "${busy##*$'\t'}" "$la" "${errors:-0}" "$rss" "${note}")"
+  # CPU spent after the load generator has gone: a few ms for thousands of connections; much
+  # more means the server spins on dead sockets (it did once: see docs/BENCHMARKS.md).
+  if awk -v td="$teardown" -v all="${derived%%$'\t'*}" 'BEGIN { exit !(td > 0.25 && td > 0.2 * all) }'; then
+    anomaly "round $round $test: $srv used ${teardown} s of CPU after the load generator ended (run total ${derived%%$'\t'*} s)"
+  fi
   if ((${errors:-0} > 0)) && [[ $srv == iocomp* ]]; then
     anomaly "round $round $test: $srv: ${errors} errors (${note}) load: ${cmd[*]}"
     sed 's/^/    /' "$out" >>"$ANOM"
