@@ -259,6 +259,12 @@ static ssize_t consume(struct worker* w, struct conn* c, const char* p, size_t n
     size_t old = c->head_len;
     size_t room = HEADMAX - old;
     size_t k = n < room ? n : room;
+    if (old == 0) {
+      /* Usually the whole head is in this chunk, followed by bodies (and, pipelined, more
+       * responses): keep only the head, do not copy up to HEADMAX bytes per response. */
+      const char* end = memmem(p, k, "\r\n\r\n", 4);
+      if (end) k = (size_t)(end + 4 - p);
+    }
     memcpy(c->head + old, p, k);
     c->head_len += k;
     size_t from = old >= 3 ? old - 3 : 0;
