@@ -31,11 +31,6 @@ def rng(rows, key):
     return (min(vals), max(vals)) if vals else (None, None)
 
 
-def med_of(vals):
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
-
-
 def f(v, nd=1):
     if v is None:
         return "–"
@@ -87,7 +82,17 @@ def bound(srv_pct, cli_pct, cores=1.0):
     return "neither"
 
 
-def per_server_table(w, groups, tests, proto, row_stats, full):
+def row_stats(g):
+    """Medians (and the CPU-per-request range, the error total) over one test's rounds."""
+    return dict(
+        rps=med(g, "rps"), us=med(g, "cpu_us_per_req"), us_rng=rng(g, "cpu_us_per_req"),
+        spct=med(g, "server_cpu_pct"), cpct=med(g, "client_cpu_pct"), lat=med(g, "lat_avg_ms"),
+        err=sum(int(num(r["errors"]) or 0) for r in g), rss=med(g, "rss_kb"),
+        sgb=med(g, "cpu_s_per_gb"), n=len(g),
+        sbusy=med(g, "cpu_s_busy_pct"), cbusy=med(g, "cpu_c_busy_pct"))
+
+
+def per_server_table(w, groups, tests, proto, full):
     """One row per (test, server) run with this load generator; returns the stats by (test,
     server). `full` adds CPU s/GB and RSS (the wrk tables)."""
     extra_head, extra_rule = (" CPU s/GB |", "---:|") if full else ("", "")
@@ -112,6 +117,19 @@ def per_server_table(w, groups, tests, proto, row_stats, full):
     return stats
 
 
+def ratio_table(w, stats, tests, key, nd, against):
+    """One row per test: each server's `key` median, then iocomp's over each of `against`."""
+    w("| test | " + " | ".join(SERVERS) + " | " + " | ".join(f"iocomp / {o}" for o in against) + " |")
+    w("|---|" + "---:|" * (len(SERVERS) + len(against)))
+    for t in tests:
+        v = {s: stats.get((t, s), {}).get(key) for s in SERVERS}
+        if v["iocomp"] is None and v["nginx"] is None:
+            continue
+        w(f"| {t} | " + " | ".join(f(v[s], nd) for s in SERVERS) + " | "
+          + " | ".join(ratio(v["iocomp"], v[o]) for o in against) + " |")
+    w("")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -134,33 +152,16 @@ def main():
       "else running on the machine): well above server / client CPU % means other load was present.")
     w("")
 
-    def row_stats(g):
-        return dict(
-            rps=med(g, "rps"), us=med(g, "cpu_us_per_req"), us_rng=rng(g, "cpu_us_per_req"),
-            spct=med(g, "server_cpu_pct"), cpct=med(g, "client_cpu_pct"), lat=med(g, "lat_avg_ms"),
-            err=sum(int(num(r["errors"]) or 0) for r in g), rss=med(g, "rss_kb"),
-            sgb=med(g, "cpu_s_per_gb"), n=len(g),
-            sbusy=med(g, "cpu_s_busy_pct"), cbusy=med(g, "cpu_c_busy_pct"))
-
     # --- main HTTP table
     http_tests = [t for t in tests if not t.startswith(("shared-", "line-", "100m-", "lg-", "scale-"))]
     w("## HTTP, one server core (medians)")
     w("")
-    stats = per_server_table(w, groups, http_tests, "http", row_stats, full=True)
+    stats = per_server_table(w, groups, http_tests, "http", full=True)
 
     # --- ratios
     w("## CPU µs per request: iocomp against the others (medians)")
     w("")
-    w("| test | iocomp | nginx | lighttpd | limitprobe | iocomp / nginx | iocomp / lighttpd | iocomp / limitprobe |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for t in http_tests:
-        v = {s: stats.get((t, s), {}).get("us") for s in SERVERS}
-        if v["iocomp"] is None and v["nginx"] is None:
-            continue
-        w(f"| {t} | {f(v['iocomp'], 2)} | {f(v['nginx'], 2)} | {f(v['lighttpd'], 2)} | "
-          f"{f(v['limitprobe'], 2)} | {ratio(v['iocomp'], v['nginx'])} | "
-          f"{ratio(v['iocomp'], v['lighttpd'])} | {ratio(v['iocomp'], v['limitprobe'])} |")
-    w("")
+    ratio_table(w, stats, http_tests, "us", 2, against=("nginx", "lighttpd", "limitprobe"))
     w("Ratios below 1 mean iocomp spends less CPU per request than the other server. With 1 MiB "
       "files and thousands of connections most transfers are still in flight when the run ends, "
       "so CPU per completed request overstates the cost; compare CPU s/GB there.")
@@ -169,15 +170,7 @@ def main():
     # --- requests/s ratios
     w("## Requests/s: iocomp against the others (medians)")
     w("")
-    w("| test | iocomp | nginx | lighttpd | limitprobe | iocomp / nginx | iocomp / lighttpd |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
-    for t in http_tests:
-        v = {s: stats.get((t, s), {}).get("rps") for s in SERVERS}
-        if v["iocomp"] is None and v["nginx"] is None:
-            continue
-        w(f"| {t} | {f(v['iocomp'], 0)} | {f(v['nginx'], 0)} | {f(v['lighttpd'], 0)} | "
-          f"{f(v['limitprobe'], 0)} | {ratio(v['iocomp'], v['nginx'])} | {ratio(v['iocomp'], v['lighttpd'])} |")
-    w("")
+    ratio_table(w, stats, http_tests, "rps", 0, against=("nginx", "lighttpd"))
 
     # --- 100 MiB
     big = [t for t in tests if t.startswith("100m-")]
@@ -233,7 +226,7 @@ def main():
         w("loadgen costs the client less per request than wrk (no epoll_ctl per request, no "
           "per-request histogram), so it shows more of the servers' own limits.")
         w("")
-        per_server_table(w, groups, lg_tests, "lg", row_stats, full=False)
+        per_server_table(w, groups, lg_tests, "lg", full=False)
 
     # --- many connections against few
     low_n, big_n = meta_int(meta, "low"), meta_int(meta, "big")
