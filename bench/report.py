@@ -6,7 +6,7 @@ usage: report.py RESULTS.tsv   (writes markdown to stdout; standard library only
 import csv
 import statistics
 import sys
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 
 SERVERS = ["iocomp", "nginx", "lighttpd", "limitprobe"]
 FILES = {"1k": "1 KiB", "16k": "16 KiB", "1m": "1 MiB", "100m": "100 MiB"}

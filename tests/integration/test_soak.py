@@ -143,15 +143,22 @@ def client(port, source="127.0.0.1", timeout=10.0):
     return s
 
 
-def read_http_response(sock):
-    """Reads one HTTP response with a Content-Length; returns (status, body)."""
+def recv_head(sock):
+    """Reads up to the end of a response head; returns (head without the blank line, the bytes
+    received after it)."""
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(65536)
         if not chunk:
             raise EOFError(f"closed inside the head: {head[:200]!r}")
         head += chunk
-    head, _, body = head.partition(b"\r\n\r\n")
+    head, _, rest = head.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def read_http_response(sock):
+    """Reads one HTTP response with a Content-Length; returns (status, body)."""
+    head, body = recv_head(sock)
     length = 0
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -198,13 +205,7 @@ def pipelined_http(s, path, count, body, chunk=250):
     from the first one, then the batches are read by length and checked by count and body."""
     request = b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n"
     s.sendall(request)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk_bytes = s.recv(65536)
-        if not chunk_bytes:
-            raise AssertionError(f"closed before the first response: {head[:200]!r}")
-        head += chunk_bytes
-    head, _, rest = head.partition(b"\r\n\r\n")
+    head, rest = recv_head(s)
     rest += recv_exactly(s, len(body) - len(rest))
     if not head.startswith(b"HTTP/1.1 200 OK\r\n") or rest != body:
         raise AssertionError(f"first pipelined response: {head[:200]!r}")
