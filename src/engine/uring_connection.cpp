@@ -176,9 +176,8 @@ void Connection::on_poll_out_complete(int /*res*/, unsigned flags) {
     poll_cancelling_ = false;
   }
   if (state_ != State::open || !send_active_ || !awaiting_writable_) {
-    // A report nobody waits for (the transfer is over or the socket drained twice): stop the
-    // poll if it is not needed any more.
-    if (!send_active_ || state_ != State::open) cancel_poll_out();
+    // A report nobody waits for: the transfer is over (finish_send and hard_close cancelled the
+    // poll) or the socket drained again before we filled it.
     maybe_release();
     return;
   }
