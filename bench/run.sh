@@ -507,10 +507,10 @@ measure() { # round test server proto file conns depth
   local -a cmd
   if [[ $proto == http ]]; then
     cmd=(wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 10s "http://127.0.0.1:$port/$file.bin")
-  elif [[ $proto == lg ]]; then
-    cmd=("$T/loadgen" -q -m http -D "$depth" -c "$conns" -d "$DURATION" -n "$file.bin" -s "$size" -p "$port" -T 10)
-  else
-    cmd=("$T/loadgen" -q -m line -D "$depth" -c "$conns" -d "$DURATION" -n "$file.bin" -s "$size" -p "$port" -T 10)
+  else # lg: HTTP through loadgen; line: the line protocol through loadgen
+    local mode=line
+    [[ $proto == lg ]] && mode=http
+    cmd=("$T/loadgen" -q -m "$mode" -D "$depth" -c "$conns" -d "$DURATION" -n "$file.bin" -s "$size" -p "$port" -T 10)
   fi
   timeout -k 5 $((DURATION + 60)) $NICE_CMD taskset -c "${LCPUS[$srv]}" "${cmd[@]}" >"$out" 2>&1 &
   LOAD_PID=$!
