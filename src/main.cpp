@@ -65,6 +65,19 @@ int main(int argc, char** argv) {
                  "Files up to this many bytes are kept in memory by the cache")
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 24))
       ->capture_default_str();
+  app.add_option("--max-listing-entries", config.max_listing_entries,
+                 "Directory listing: entries shown at most (the page says how many are left out)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+      ->capture_default_str();
+  app.add_flag("--precompressed,!--no-precompressed", config.precompressed,
+               "Send name.br, name.zst or name.gz beside name when the client accepts it")
+      ->capture_default_str();
+  app.add_option("--cors", config.cors_origins,
+                 "Allow cross-origin requests from ORIGIN (repeatable; * for any origin)")
+      ->allow_extra_args(false);
+  app.add_option("--auth-file", config.auth_file,
+                 "HTTP basic authentication: user:hash lines (crypt(3) hashes, htpasswd -B)")
+      ->check(CLI::ExistingFile);
   app.add_option("--drain-timeout", config.drain_timeout_s,
                  "Seconds transfers may go on after SIGINT/SIGTERM")
       ->check(CLI::Range(0.0, 3600.0))

@@ -95,6 +95,8 @@ enum HeaderBit : std::uint32_t {
   kSeenIfUnmodifiedSince = 1u << 6,
   kSeenTransferEncoding = 1u << 7,
   kSeenContentLength = 1u << 8,
+  kSeenOrigin = 1u << 9,
+  kSeenAuthorization = 1u << 10,
 };
 
 struct HeadState {
@@ -113,6 +115,8 @@ int parse_request_line(std::string_view line, Request& out) {
     out.method_kind = Method::get;
   } else if (out.method == "HEAD") {
     out.method_kind = Method::head;
+  } else if (out.method == "OPTIONS") {
+    out.method_kind = Method::options;
   }
 
   const std::size_t target_begin = ++i;
@@ -194,6 +198,12 @@ int store_once(std::string_view value, std::string_view& field, HeaderBit bit, H
   return 0;
 }
 
+// For fields whose repetition is legal (lists, or informational ones): the first one counts.
+int store_first(std::string_view value, std::string_view& field) {
+  if (field.data() == nullptr) field = value;
+  return 0;
+}
+
 int parse_header_line(std::string_view line, Request& out, HeadState& state) {
   std::size_t colon = 0;
   while (colon < line.size() && has_class(line[colon], kTchar)) ++colon;
@@ -210,6 +220,13 @@ int parse_header_line(std::string_view line, Request& out, HeadState& state) {
     case 4:
       if (token_equals(name, "host")) return store_once(value, out.host, kSeenHost, state);
       break;
+    case 6:
+      if (token_equals(name, "accept")) return store_first(value, out.accept);
+      if (token_equals(name, "origin")) return store_once(value, out.origin, kSeenOrigin, state);
+      break;
+    case 7:
+      if (token_equals(name, "referer")) return store_first(value, out.referer);
+      break;
     case 5:
       if (token_equals(name, "range")) return store_once(value, out.range, kSeenRange, state);
       break;
@@ -223,14 +240,21 @@ int parse_header_line(std::string_view line, Request& out, HeadState& state) {
       break;
     case 10:
       if (token_equals(name, "connection")) parse_connection(value, state);
+      if (token_equals(name, "user-agent")) return store_first(value, out.user_agent);
       break;
     case 13:
+      if (token_equals(name, "authorization")) {
+        return store_once(value, out.authorization, kSeenAuthorization, state);
+      }
       if (token_equals(name, "if-none-match")) {
         return store_once(value, out.if_none_match, kSeenIfNoneMatch, state);
       }
       break;
     case 14:
       if (token_equals(name, "content-length")) return parse_content_length(value, out, state);
+      break;
+    case 15:
+      if (token_equals(name, "accept-encoding")) return store_first(value, out.accept_encoding);
       break;
     case 17:
       if (token_equals(name, "if-modified-since")) {
@@ -243,6 +267,11 @@ int parse_header_line(std::string_view line, Request& out, HeadState& state) {
     case 19:
       if (token_equals(name, "if-unmodified-since")) {
         return store_once(value, out.if_unmodified_since, kSeenIfUnmodifiedSince, state);
+      }
+      break;
+    case 29:
+      if (token_equals(name, "access-control-request-method")) {
+        return store_first(value, out.access_control_request_method);
       }
       break;
     default:

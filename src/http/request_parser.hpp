@@ -7,7 +7,7 @@
 
 namespace iocomp::http {
 
-enum class Method { get, head, other };
+enum class Method { get, head, options, other };
 
 struct ParserLimits {
   std::size_t max_request_line = 8192;   // bytes in "METHOD target HTTP/1.1", else 414
@@ -30,6 +30,14 @@ struct Request {
   std::string_view if_match;
   std::string_view if_unmodified_since;
   std::string_view transfer_encoding;
+  // List-valued fields that may legally repeat keep their first occurrence.
+  std::string_view accept;
+  std::string_view accept_encoding;
+  std::string_view origin;
+  std::string_view authorization;
+  std::string_view access_control_request_method;
+  std::string_view user_agent;
+  std::string_view referer;
   std::optional<std::uint64_t> content_length;
   bool keep_alive = true;  // from version and Connection (close / keep-alive tokens)
 };

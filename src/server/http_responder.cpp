@@ -131,7 +131,7 @@ void HttpResponder::respond(const http::Request& request, bool keep_alive, std::
   out.close = !request.keep_alive || !keep_alive;
   out.announce_keep_alive = !out.close && request.version_minor == 0;
   const bool head_only = request.method_kind == http::Method::head;
-  if (request.method_kind == http::Method::other) {
+  if (request.method_kind != http::Method::get && request.method_kind != http::Method::head) {
     out.detail = fmt::format("method {} not allowed", request.method);
     error_response(405, false, out, "Allow: GET, HEAD\r\n");
     return;

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace iocomp::server {
 
@@ -25,6 +26,12 @@ struct ServerConfig {
   std::size_t file_cache_entries = 1024;  // per worker; 0 disables the cache
   double file_cache_valid_s = 1.0;        // trust a cached file this long before re-checking
   std::uint64_t small_file_max = 16384;   // files up to this size are served from memory
+
+  // HTTP features for file-server users.
+  std::size_t max_listing_entries = 10000;  // directory listing: entries shown at most
+  bool precompressed = true;                // serve name.br / name.zst / name.gz beside name
+  std::vector<std::string> cors_origins;    // --cors: allowed origins ("*" for any)
+  std::string auth_file;                    // --auth-file: user:crypt-hash lines; "" = no auth
 
   double drain_timeout_s = 3.0;
   double header_timeout_s = 10.0;
