@@ -211,10 +211,10 @@ void Connection::send_file() {
       bytes_sent_ += sent;
       budget -= sent < budget ? sent : budget;
       worker_.arm_timer(*this, UringWorker::TimerClass::send);
-      if (static_cast<std::size_t>(n) < want && file_.length > 0) {
-        wait_writable();  // the socket buffer is full
-        return;
-      }
+      // A short count means a full socket or the end of a file that shrank; only the next call
+      // tells which (EAGAIN or 0). Waiting for writability on a short count at end of file
+      // would wait for an edge that never comes: the socket is not full, so draining it wakes
+      // nobody, and the client would see no EOF until --send-timeout.
       continue;
     }
     if (n == 0) {

@@ -286,6 +286,29 @@ class LifecycleTest(unittest.TestCase):
                 self.assertTrue(server.wait_for_log("file shrank"))
                 self.assertEqual(len(nc(server.port, b"f.bin\n")), 2 << 20)
 
+    def test_file_truncated_under_a_reading_client_ends_within_a_second(self):
+        # The client keeps reading, so the last sendfile before the new end of file is short
+        # without the socket being full: the end must be noticed at once (it used to wait for a
+        # writable edge that never came, until --send-timeout: 60 s). Several rounds per
+        # protocol, since whether the poll was already armed depends on timing.
+        with TempRoot() as root:
+            path = os.path.join(root, "f.bin")
+            with Server(root, "--file-cache-valid", "0") as server:
+                for request in (b"f.bin\n", b"GET /f.bin HTTP/1.1\r\nHost: x\r\n\r\n"):
+                    for _ in range(4):
+                        make_file(path, 32 << 20, seed=9)
+                        s = connect(server.port, timeout=30)
+                        s.sendall(request)
+                        got = len(recv_exactly(s, 4 << 20))
+                        os.truncate(path, 8 << 20)
+                        start = time.monotonic()
+                        got += len(recv_until_closed(s))
+                        elapsed = time.monotonic() - start
+                        s.close()
+                        self.assertLess(elapsed, 1.0 * SLOW, request)
+                        self.assertLess(got, 9 << 20)
+                self.assertTrue(server.wait_for_log("file shrank"))
+
     def test_file_growing_during_transfer_is_sent_at_its_opening_size(self):
         with TempRoot() as root:
             path = os.path.join(root, "f.bin")
