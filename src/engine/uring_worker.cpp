@@ -35,10 +35,11 @@ namespace {
 }  // namespace
 
 UringWorker::UringWorker(int index, const WorkerConfig& config, SessionFactory factory,
-                         AdmissionControl& admission, log::LogSink* sink)
+                         AdmissionControl& admission, log::LogSink* sink, Housekeeping housekeeping)
     : index_(index),
       config_(config),
       factory_(std::move(factory)),
+      housekeeping_(std::move(housekeeping)),
       admission_(admission),
       log_(sink) {
   io_uring_params params{};
@@ -177,7 +178,7 @@ bool UringWorker::timers_pending() const {
   for (int i = 1; i < static_cast<int>(TimerClass::count); ++i) {
     if (timers_[i].head != nullptr) return true;
   }
-  return draining_;
+  return draining_ || housekeeping_pending_;
 }
 
 void UringWorker::arm_tick() {
@@ -354,6 +355,7 @@ void UringWorker::run() {
     io_uring_cq_advance(&ring_, seen);
 
     expire_timers();
+    if (housekeeping_) housekeeping_pending_ = housekeeping_(index_, now_ms_);
     run_deferred();
     log_.flush();
   }

@@ -37,11 +37,17 @@ struct WorkerConfig {
 using SessionFactory = std::function<std::unique_ptr<SessionHandler>(
     Channel& channel, log::EventLog& log, int worker_index)>;
 
+// Per-worker upkeep of state the sessions share (e.g. closing unused cached files), called on
+// the worker's thread at the end of every loop turn with its index and the monotonic time; it
+// must be cheap when there is nothing to do. Returns true while it has state that may expire
+// later, which keeps the worker's timer tick running.
+using Housekeeping = std::function<bool(int worker_index, std::int64_t now_ms)>;
+
 class UringWorker {
  public:
   // Sets up the ring; throws std::runtime_error when io_uring is unavailable.
   UringWorker(int index, const WorkerConfig& config, SessionFactory factory,
-              AdmissionControl& admission, log::LogSink* sink);
+              AdmissionControl& admission, log::LogSink* sink, Housekeeping housekeeping = {});
   ~UringWorker();
   UringWorker(const UringWorker&) = delete;
   UringWorker& operator=(const UringWorker&) = delete;
@@ -87,6 +93,8 @@ class UringWorker {
   int index_;
   WorkerConfig config_;
   SessionFactory factory_;
+  Housekeeping housekeeping_;
+  bool housekeeping_pending_ = false;
   AdmissionControl& admission_;
   log::EventLog log_;
   io_uring ring_{};

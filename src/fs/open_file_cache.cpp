@@ -24,6 +24,16 @@ void OpenFileCache::evict_oldest() {
   lru_.pop_back();
 }
 
+bool OpenFileCache::sweep(std::int64_t now_ms) {
+  while (!lru_.empty()) {
+    auto it = entries_.find(lru_.back());
+    if (now_ms - it->second.last_used_ms < config_.valid_ms) break;
+    entries_.erase(it);
+    lru_.pop_back();
+  }
+  return !lru_.empty();
+}
+
 void OpenFileCache::invalidate(std::string_view name) {
   name = FileRoot::relative_name(name);
   auto it = entries_.find(name);
@@ -40,6 +50,7 @@ std::variant<std::shared_ptr<const CachedFile>, FileError, OpenFile> OpenFileCac
     CachedFile& cached = *it->second.cached;
     if (now_ms - cached.checked_ms < config_.valid_ms || still_valid(name, cached)) {
       cached.checked_ms = now_ms;
+      it->second.last_used_ms = now_ms;
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       return std::shared_ptr<const CachedFile>(it->second.cached);
     }
@@ -64,7 +75,7 @@ std::variant<std::shared_ptr<const CachedFile>, FileError, OpenFile> OpenFileCac
   if (config_.max_entries == 0) return std::shared_ptr<const CachedFile>(std::move(cached));
   if (entries_.size() >= config_.max_entries) evict_oldest();
   lru_.emplace_front(name);
-  entries_.emplace(lru_.front(), Entry{cached, lru_.begin()});
+  entries_.emplace(lru_.front(), Entry{cached, lru_.begin(), now_ms});
   return std::shared_ptr<const CachedFile>(std::move(cached));
 }
 

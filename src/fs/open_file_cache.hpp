@@ -46,12 +46,19 @@ class OpenFileCache {
   // Drops the entry for `name`, e.g. after a transfer found the file shorter than cached.
   void invalidate(std::string_view name);
 
+  // Closes the entries not used for the validity period, oldest first, so that a deleted or
+  // replaced file does not keep its descriptor (and its disk space) in the cache; an entry still
+  // being sent stays open until its transfer ends. Costs one comparison when nothing expired.
+  // Returns true while entries remain (the caller keeps calling it).
+  bool sweep(std::int64_t now_ms);
+
   std::size_t size() const { return entries_.size(); }
 
  private:
   struct Entry {
     std::shared_ptr<CachedFile> cached;
     std::list<std::string>::iterator lru;
+    std::int64_t last_used_ms = 0;
   };
   // Heterogeneous lookup: no std::string is built for a hit.
   struct Hash {
@@ -65,7 +72,7 @@ class OpenFileCache {
   const FileRoot& root_;
   CacheConfig config_;
   std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
-  std::list<std::string> lru_;  // front = most recently used
+  std::list<std::string> lru_;  // front = most recently used, so expiry only looks at the back
 };
 
 }  // namespace iocomp::fs

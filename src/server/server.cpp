@@ -137,13 +137,18 @@ int run_server(const ServerConfig& config) {
                                                              log::EventLog& log, int worker) {
     return std::make_unique<Session>(channel, log, context, *caches[worker]);
   };
+  // Unused cached files are closed on the worker's tick: a deleted file's space is freed.
+  const engine::Housekeeping housekeeping = [&caches](int worker, std::int64_t now_ms) {
+    return caches[static_cast<std::size_t>(worker)]->sweep(now_ms);
+  };
   engine::AdmissionControl admission(
       engine::AdmissionLimits{config.max_connections, config.max_connections_per_ip});
   std::vector<std::unique_ptr<engine::UringWorker>> workers;
   std::vector<engine::UringWorker*> worker_pointers;
   for (unsigned i = 0; i < thread_count; ++i) {
     workers.push_back(std::make_unique<engine::UringWorker>(
-        static_cast<int>(i), worker_config, factory, admission, config.quiet ? nullptr : &sink));
+        static_cast<int>(i), worker_config, factory, admission, config.quiet ? nullptr : &sink,
+        housekeeping));
     worker_pointers.push_back(workers.back().get());
   }
   engine::Acceptor acceptor(listener.fd, signal_guard.fd, done_guard.fd, worker_pointers, admission,

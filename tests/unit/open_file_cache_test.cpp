@@ -1,5 +1,6 @@
 #include "fs/open_file_cache.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -136,6 +137,37 @@ TEST_F(OpenFileCacheTest, InvalidateDropsTheEntry) {
   cache.invalidate("/small");
   EXPECT_EQ(cache.size(), 0u);
   EXPECT_NE(cached(cache.open("small", 1)).get(), first.get());
+}
+
+// The descriptor of an entry nobody uses is closed after the validity period, oldest first;
+// a file deleted meanwhile then has no descriptor left in the cache.
+TEST_F(OpenFileCacheTest, SweepClosesEntriesUnusedForTheValidityPeriod) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 1024});
+  std::weak_ptr<const CachedFile> small = cached(cache.open("small", 0));
+  std::weak_ptr<const CachedFile> big = cached(cache.open("big", 600));
+  stdfs::remove(root_ / "small");
+  EXPECT_TRUE(cache.sweep(999));  // nothing has been unused for 1000 ms yet
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_TRUE(cache.sweep(1000));  // "small" expires, "big" stays
+  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_TRUE(small.expired());
+  EXPECT_FALSE(big.expired());
+  cached(cache.open("big", 1500));  // a use postpones expiry
+  EXPECT_TRUE(cache.sweep(2400));
+  EXPECT_FALSE(cache.sweep(2500));
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_TRUE(big.expired());
+}
+
+TEST_F(OpenFileCacheTest, SweepLeavesAFileBeingSentOpenUntilItsTransferEnds) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 10});
+  Cached in_flight = cached(cache.open("big", 0));
+  EXPECT_FALSE(cache.sweep(5000));
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_TRUE(in_flight->file.is_open());
+  EXPECT_GE(::fcntl(in_flight->file.fd(), F_GETFD), 0);
 }
 
 TEST_F(OpenFileCacheTest, ZeroEntriesDisablesCaching) {
