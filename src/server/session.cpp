@@ -6,6 +6,7 @@
 #include <new>
 #include <variant>
 
+#include "log/escape.hpp"
 #include "protocol/line_parser.hpp"
 #include "util/monotonic_clock.hpp"
 
@@ -107,7 +108,7 @@ std::size_t Session::handle_line(std::string_view input) {
     start_response();
     return input.size();
   }
-  log_.event(channel_.peer(), "request {}", line.name);
+  log_.event(channel_.peer(), "request {}", log::Untrusted{line.name});
   response_.detail.assign(line.name);
   response_.cache_key.assign(line.name);
   auto opened = cache_.open(line.name, util::monotonic_ms());
@@ -119,7 +120,7 @@ std::size_t Session::handle_line(std::string_view input) {
   } else {
     const auto* error = std::get_if<fs::FileError>(&opened);
     const std::string_view why = error != nullptr ? fs::describe(*error) : "is a directory";
-    log_.event(channel_.peer(), "error: {}: {}", line.name, why);
+    log_.event(channel_.peer(), "error: {}: {}", log::Untrusted{line.name}, why);
     response_.status = 404;
     response_.bytes().assign(protocol::kTransmitError);
   }
@@ -138,7 +139,8 @@ std::size_t Session::handle_http(std::string_view input) {
     start_response();
     return input.size();
   }
-  log_.event(channel_.peer(), "request {} {}", request.method, request.target);
+  log_.event(channel_.peer(), "request {} {}", log::Untrusted{request.method},
+             log::Untrusted{request.target});
   // A request body is skipped so the next request can be read, unless it is chunked (we do not
   // decode it) or large: then the response says "Connection: close" and the connection closes.
   const std::uint64_t body = request.content_length.value_or(0);
@@ -178,7 +180,7 @@ void Session::on_sent(int error, std::uint64_t bytes) {
                       .count();
   if (error != 0) {
     log_.event(channel_.peer(), "error: transfer of {} aborted after {} bytes: {}",
-               response_.detail, response_bytes_, describe_error(error));
+               log::Untrusted{response_.detail}, response_bytes_, describe_error(error));
     if (error == engine::kFileShrank) cache_.invalidate(response_.cache_key);
     response_.clear();
     close("transfer aborted");
@@ -186,10 +188,10 @@ void Session::on_sent(int error, std::uint64_t bytes) {
   }
   if (protocol_ == protocol::Protocol::http) {
     log_.event(channel_.peer(), "transfer finished: {} {}, {} bytes in {} ms", response_.status,
-               response_.detail, response_bytes_, ms);
+               log::Untrusted{response_.detail}, response_bytes_, ms);
   } else {
-    log_.event(channel_.peer(), "transfer finished: {}, {} bytes in {} ms", response_.detail,
-               response_bytes_, ms);
+    log_.event(channel_.peer(), "transfer finished: {}, {} bytes in {} ms",
+               log::Untrusted{response_.detail}, response_bytes_, ms);
   }
   const bool close_now = response_.close;
   response_.clear();

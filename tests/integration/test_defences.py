@@ -249,6 +249,25 @@ class DefencesTest(unittest.TestCase):
                 proc.wait()
             proc.stdout.close()
 
+    def test_client_bytes_are_escaped_in_the_log(self):
+        # A client must not rewrite an operator's terminal or forge log lines (the class of
+        # nginx's CVE-2009-4487): controls, quotes, backslashes and invalid UTF-8 become \xHH.
+        with open(os.path.join(self.root, "caf\u00e9.txt"), "wb") as f:
+            f.write(b"ok")
+        with Server(self.root) as server:
+            nc(server.port, b"\x1b[2J\x07name\rforged 2026-01-01 line\n")
+            nc(server.port, b"bad\xff\xc0\xafutf8 \"q\" back\\slash\n")
+            self.assertEqual(nc(server.port, "caf\u00e9.txt\n".encode()), b"ok")
+            nc(server.port, b"GET /\xff\xfe%1b HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertTrue(server.wait_for_log(r"GET /\\xff\\xfe%1b"))
+            server.stop()
+            log = server.log()
+            for raw in ("\x1b", "\x07", "\r", "\ufffd"):
+                self.assertNotIn(raw, log)
+            self.assertIn(r"request \x1b[2J\x07name\x0dforged 2026-01-01 line", log)
+            self.assertIn(r"request bad\xff\xc0\xafutf8 \x22q\x22 back\x5cslash", log)
+            self.assertIn("request caf\u00e9.txt", log)  # valid UTF-8 is kept
+
     def test_unknown_user_is_a_clear_error(self):
         out = subprocess.run([os.environ.get("IOCOMP_BINARY", "build/iocomp"), "--root", self.root,
                               "--port", "0", "--listen", "127.0.0.1", "--user", "no-such-user-x"],
