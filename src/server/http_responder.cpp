@@ -159,6 +159,13 @@ void HttpResponder::respond(const http::Request& request, bool keep_alive, std::
     respond_directory(request, path.relative, path.trailing_slash, *dir, now_ms, out);
     return;
   }
+  if (path.trailing_slash) {
+    // "/page.html/" names a directory that does not exist: serving the file there would break
+    // its relative links and split caches (nginx answers 404 too).
+    out.detail = fmt::format("/{}/: not a directory", path.relative);
+    error_response(404, head_only, out);
+    return;
+  }
   respond_file(request, path.relative,
                std::get<std::shared_ptr<const fs::CachedFile>>(std::move(opened)), out);
 }

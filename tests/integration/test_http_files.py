@@ -320,6 +320,17 @@ class HttpFilesTest(ServedTreeTest):
                     self.assertEqual(result.returncode, 0, result.stderr)
                     self.assertEqual(sha256_file(path), self.digests[name])
 
+    def test_file_name_with_a_trailing_slash_is_404(self):
+        for target in ("/small.txt/", "/small.txt//", "/sub/inner.txt/", "/small.txt%2f"):
+            with self.subTest(target=target):
+                for method in ("GET", "HEAD"):
+                    response = raw_exchange(self.port, get_request(target, method=method),
+                                            head_only=method == "HEAD")
+                    self.assertEqual(response.status, 404)
+                    self.assertNotIn(self.read("small.txt")[:50], response.body)
+        # Without the slash, and the line protocol, are unchanged.
+        self.assertEqual(raw_exchange(self.port, get_request("/small.txt")).status, 200)
+
     def test_get_empty_file(self):
         response = raw_exchange(self.port, get_request("/empty.txt"))
         self.assertEqual(response.status, 200)
