@@ -72,6 +72,10 @@ void Session::process() {
     input_.erase(0, skip_body(input_.size()));
   }
   if (sending_ || closing_) return;
+  if (peer_closed_) {
+    close("client closed");
+    return;
+  }
   if (channel_.draining() && input_.empty()) {
     close("server shutting down");
     return;
@@ -203,6 +207,14 @@ void Session::on_sent(int error, std::uint64_t bytes) {
 }
 
 void Session::on_receive_end(int error) {
+  if (error == 0 && protocol_ == protocol::Protocol::undecided && !input_.empty()) {
+    // The stream ended while empty lines kept the protocol open: they were the line
+    // protocol's (HTTP has no request there), so they get its answers before the close.
+    protocol_ = protocol::Protocol::line;
+    peer_closed_ = true;
+    process();
+    return;
+  }
   if (error == 0) {
     close("client closed");
   } else {

@@ -71,6 +71,7 @@ class Session final : public engine::SessionHandler {
   bool sending_ = false;
   bool header_timer_running_ = false;
   bool closing_ = false;
+  bool peer_closed_ = false;  // the client's end of stream arrived; answer what is left, close
   std::string_view close_reason_;
   std::uint64_t requests_ = 0;
 

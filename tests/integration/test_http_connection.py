@@ -214,6 +214,28 @@ class HttpConnectionTest(ServedTreeTest):
         response = raw_exchange(self.port, b"GET /small.txt HTTP/1.0\r\n\r\n")
         self.assertEqual((response.status, response.body), (200, self.read("small.txt")))
 
+    def test_request_line_with_control_bytes_gets_one_400(self):
+        # A request line ending in HTTP/1.x is HTTP whatever its target holds: one 400, never a
+        # "File transmit error!" per header line from the line protocol.
+        for target in (b"/a\x00b", b"/a\x01b", b"/\x1b[2J", b"/a b", b"/x\x7f"):
+            with self.subTest(target=target):
+                data = raw_all(self.port, b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n"
+                               b"Accept: */*\r\n\r\n")
+                self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:80])
+                self.assertNotIn(TRANSMIT_ERROR, data)
+                self.assertEqual(data.count(b"HTTP/1.1 "), 1)
+
+    def test_empty_lines_before_the_request_line_are_skipped(self):
+        for prefix in (b"\r\n", b"\n", b"\r\n\r\n"):
+            with self.subTest(prefix=prefix):
+                data = raw_all(self.port, prefix + get_request("/small.txt"))
+                self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
+                self.assertTrue(data.endswith(self.read("small.txt")))
+        # The line protocol still answers an empty line, once the next line has shown it is
+        # not HTTP.
+        self.assertEqual(raw_all(self.port, b"\nsmall.txt\n"),
+                         TRANSMIT_ERROR + self.read("small.txt"))
+
     def test_bare_lf_request(self):
         response = raw_exchange(self.port,
                                 b"GET /small.txt HTTP/1.1\nHost: x\nConnection: close\n\n")

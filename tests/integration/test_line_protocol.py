@@ -306,7 +306,7 @@ class LifecycleTest(unittest.TestCase):
                         elapsed = time.monotonic() - start
                         s.close()
                         self.assertLess(elapsed, 1.0 * SLOW, request)
-                        self.assertLess(got, 9 << 20)
+                        self.assertLess(got, 32 << 20)
                 self.assertTrue(server.wait_for_log("file shrank"))
 
     def test_file_growing_during_transfer_is_sent_at_its_opening_size(self):

@@ -29,8 +29,40 @@ TEST(ProtocolSniffer, FileNamesAreLines) {
 TEST(ProtocolSniffer, DecidesEarlyWhenTheShapeIsImpossible) {
   EXPECT_EQ(sniff_protocol("file", kLimit), Protocol::line);
   EXPECT_EQ(sniff_protocol("dir/x", kLimit), Protocol::line);
-  EXPECT_EQ(sniff_protocol("GET  ", kLimit), Protocol::line);
-  EXPECT_EQ(sniff_protocol("GET /x HTTX", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("get /x", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("GET\t/", kLimit), Protocol::line);
+}
+
+// "METHOD SP" can still end in " HTTP/1.1" whatever follows: the line end decides.
+TEST(ProtocolSniffer, AfterAMethodTheLineEndDecides) {
+  EXPECT_EQ(sniff_protocol("GET  ", kLimit), Protocol::undecided);
+  EXPECT_EQ(sniff_protocol("GET /x HTTX", kLimit), Protocol::undecided);
+  EXPECT_EQ(sniff_protocol("GET /x HTTX\n", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol(std::string("GET /a\0b"), kLimit), Protocol::undecided);
+}
+
+// Whatever the target holds, a request line ending in HTTP/1.0 or HTTP/1.1 is HTTP: the parser
+// answers 400, instead of the line protocol answering every header line.
+TEST(ProtocolSniffer, RequestLineWithBadBytesIsStillHttp) {
+  EXPECT_EQ(sniff_protocol(std::string("GET /a\0b HTTP/1.1\r\nHost: x\r\n", 30), kLimit),
+            Protocol::http);
+  EXPECT_EQ(sniff_protocol("GET /a\x01\x1b[2J HTTP/1.0\r\n", kLimit), Protocol::http);
+  EXPECT_EQ(sniff_protocol("GET /a b c HTTP/1.1\r\n", kLimit), Protocol::http);
+  EXPECT_EQ(sniff_protocol("GET  HTTP/1.1\n", kLimit), Protocol::http);
+  // Not a request line: no method, or another ending.
+  EXPECT_EQ(sniff_protocol("my file HTTP/1.1\n", kLimit), Protocol::line);
+  EXPECT_EQ(sniff_protocol("GET /a\x01 HTTP/2\n", kLimit), Protocol::line);
+}
+
+TEST(ProtocolSniffer, EmptyLinesBeforeTheRequestLineAreSkipped) {
+  EXPECT_EQ(sniff_protocol("\r\nGET / HTTP/1.1\r\n", kLimit), Protocol::http);
+  EXPECT_EQ(sniff_protocol("\n\r\n\nGET / HTTP/1.1\n", kLimit), Protocol::http);
+  EXPECT_EQ(sniff_protocol("\r\n", kLimit), Protocol::undecided);
+  EXPECT_EQ(sniff_protocol("\r\n\r", kLimit), Protocol::undecided);
+  EXPECT_EQ(sniff_protocol("\r\nGET / HT", kLimit), Protocol::undecided);
+  EXPECT_EQ(sniff_protocol("\nfile.txt\n", kLimit), Protocol::line);
+  // Within a bound: a stream of empty lines is the line protocol's business after it.
+  EXPECT_EQ(sniff_protocol(std::string(60, '\n'), 50), Protocol::line);
 }
 
 TEST(ProtocolSniffer, WaitsWhileARequestLineIsStillPossible) {
