@@ -2,6 +2,7 @@
 
 #include <liburing.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -170,6 +171,11 @@ void Acceptor::begin_shutdown(int signo) {
     io_uring_prep_cancel64(sqe, tag(AcceptorOp::accept), 0);
     io_uring_sqe_set_data64(sqe, tag(AcceptorOp::cancel));
   }
+  // Stop listening now, not at exit: a client connecting during the drain is refused at once
+  // instead of waiting in the backlog for a server that will never accept it. shutdown() on a
+  // listening socket (Linux) closes it for new connections although the ring still holds a
+  // reference to the file until the cancelled accept completes.
+  ::shutdown(impl_->listen_fd, SHUT_RDWR);
   for (UringWorker* w : impl_->workers) {
     io_uring_sqe* sqe = next_sqe(impl_->ring);
     io_uring_prep_msg_ring(sqe, w->ring_fd(), 0, pack(OpKind::stop), 0);
@@ -232,6 +238,12 @@ void Acceptor::run() {
         case AcceptorOp::signal:
           if (res == static_cast<int>(sizeof s.siginfo)) {
             const int signo = static_cast<int>(s.siginfo.ssi_signo);
+            if (signo == SIGHUP) {
+              // Operators send it out of habit (logrotate, nginx -s reload): never fatal.
+              say("- received SIGHUP: ignored (nothing to reload)");
+              arm_signal_read();
+              break;
+            }
             if (s.shutting_down) {
               say("- second signal: exiting now");
               ::_exit(128 + signo);

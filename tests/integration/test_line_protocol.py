@@ -205,6 +205,38 @@ class LifecycleTest(unittest.TestCase):
                 self.assertGreaterEqual(elapsed, 0.4)
                 self.assertLess(elapsed, 3.0 * SLOW)
 
+    def test_listening_stops_at_the_first_signal(self):
+        # During the drain a new client is refused at once, not left in the backlog until exit.
+        with TempRoot() as root:
+            make_file(os.path.join(root, "f.bin"), 50 << 20, seed=9)
+            with Server(root, "--drain-timeout", "3") as server:
+                s = connect(server.port)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.sendall(b"f.bin\n")
+                recv_exactly(s, 4096)  # a transfer keeps the drain going
+                server.proc.send_signal(signal.SIGINT)
+                self.assertTrue(server.wait_for_log("received SIGINT"))
+                time.sleep(0.1)
+                self.assertIsNone(server.proc.poll())
+                start = time.monotonic()
+                with self.assertRaises(ConnectionRefusedError):
+                    socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+                self.assertLess(time.monotonic() - start, 1.0)
+                s.close()
+                self.assertEqual(server.proc.wait(timeout=10 * SLOW), 0)
+
+    def test_sighup_is_logged_and_ignored(self):
+        with TempRoot() as root:
+            make_file(os.path.join(root, "a"), 10)
+            with Server(root) as server:
+                for _ in range(2):
+                    server.proc.send_signal(signal.SIGHUP)
+                self.assertTrue(server.wait_for_log("received SIGHUP: ignored"))
+                self.assertIsNone(server.proc.poll())
+                self.assertEqual(len(nc(server.port, b"a\n")), 10)
+                code, _ = server.stop(signal.SIGINT)
+                self.assertEqual(code, 0)
+
     def test_second_signal_exits_at_once(self):
         with TempRoot() as root:
             make_file(os.path.join(root, "f.bin"), 50 << 20, seed=9)
