@@ -75,7 +75,7 @@ class OpenFileCache {
   };
 
   bool still_valid(std::string_view name, const CachedFile& cached) const;
-  // Opens a regular file into a new entry (the bytes too when small); nullptr for anything else.
+  // A new entry for an open regular file, holding its bytes too when small.
   std::shared_ptr<CachedFile> load(OpenFile file, std::int64_t now_ms) const;
   // Looks for the variants of `name` again, keeping those that are still the same file.
   void probe_variants(std::string_view name, CachedFile& cached, std::int64_t now_ms) const;
