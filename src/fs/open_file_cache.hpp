@@ -9,6 +9,11 @@
 // validity window a file changed in place is served as it was when cached (a consistent old
 // copy for small files; for large files, sendfile reads the current bytes and a shrink ends the
 // response cleanly).
+//
+// Pre-compressed variants (name.br, name.zst, name.gz) are looked up with the entry of `name`:
+// when it is created and each time it is revalidated, never on a hit, so a file without
+// variants costs no system call more per request than before.
+#include <array>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -18,6 +23,7 @@
 #include <variant>
 
 #include "fs/file_root.hpp"
+#include "http/accept_encoding.hpp"
 
 namespace iocomp::fs {
 
@@ -25,6 +31,7 @@ struct CacheConfig {
   std::size_t max_entries = 1024;
   std::int64_t valid_ms = 1000;
   std::uint64_t small_file_max = 16384;  // files up to this size are kept in memory
+  bool precompressed = true;             // look for name.br, name.zst, name.gz beside name
 };
 
 struct CachedFile {
@@ -32,6 +39,14 @@ struct CachedFile {
   std::string body;  // the whole content when has_body
   bool has_body = false;
   std::int64_t checked_ms = 0;
+  // Regular files beside this one holding it pre-compressed, indexed by http::Coding; each is
+  // opened through FileRoot::open and validated together with this entry. Empty for a variant.
+  std::array<std::shared_ptr<const CachedFile>, http::kCodingCount> variants;
+  http::CodingMask variant_mask = 0;  // bit set for each present variant
+
+  const CachedFile& variant(http::Coding coding) const {
+    return *variants[static_cast<std::size_t>(coding)];
+  }
 };
 
 class OpenFileCache {
@@ -67,6 +82,10 @@ class OpenFileCache {
   };
 
   bool still_valid(std::string_view name, const CachedFile& cached) const;
+  // A new entry for an open regular file, holding its bytes too when small.
+  std::shared_ptr<CachedFile> load(OpenFile file, std::int64_t now_ms) const;
+  // Looks for the variants of `name` again, keeping those that are still the same file.
+  void probe_variants(std::string_view name, CachedFile& cached, std::int64_t now_ms) const;
   void evict_oldest();
 
   const FileRoot& root_;

@@ -1,10 +1,12 @@
 #include "server/http_responder.hpp"
 
 #include <ctime>
+#include <optional>
 #include <variant>
 
 #include <fmt/format.h>
 
+#include "http/accept_encoding.hpp"
 #include "http/conditional.hpp"
 #include "http/directory_listing.hpp"
 #include "http/http_date.hpp"
@@ -174,21 +176,39 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
                                  std::shared_ptr<const fs::CachedFile> cached,
                                  Response& out) const {
   const bool head_only = request.method_kind == http::Method::head;
-  const fs::OpenFile& file = cached->file;
+  // A pre-compressed variant replaces the file's bytes and validators; the name still gives the
+  // type. Every response for a name with variants says Vary, so that caches keep them apart.
+  std::optional<http::Coding> coding;
+  if (cached->variant_mask != 0) {
+    coding = http::choose_coding(request.accept_encoding, cached->variant_mask);
+  }
+  const std::string_view vary = cached->variant_mask != 0
+                                    ? std::string_view("Vary: Accept-Encoding\r\n")
+                                    : std::string_view();
+  // For 200 and 206 only: a 304 carries the validators, not the representation's metadata.
+  const std::string content_encoding =
+      coding ? fmt::format("Content-Encoding: {}\r\n", http::coding_token(*coding)) : std::string();
+  const fs::CachedFile& chosen = coding ? cached->variant(*coding) : *cached;
+  if (coding) {
+    out.detail = fmt::format("/{} ({})", relative, http::coding_token(*coding));
+  } else {
+    out.detail = fmt::format("/{}", relative);
+  }
+  const fs::OpenFile& file = chosen.file;
   const std::uint64_t size = file.size();
   const std::string etag = http::make_etag(file.inode(), size, file.mtime_ns());
   const http::Validators validators{etag, file.mtime()};
-  out.detail = fmt::format("/{}", relative);
 
   const http::Precondition precondition = http::evaluate_preconditions(request, validators);
   if (precondition == http::Precondition::failed) {
-    error_response(412, head_only, out);
+    error_response(412, head_only, out, vary);
     return;
   }
   std::string& h = out.bytes();
   const auto append_validators = [&] {
     h.append("Accept-Ranges: bytes\r\nETag: ").append(etag).append("\r\n");
     append_date_header(h, "Last-Modified", validators.last_modified);
+    h.append(vary);
   };
   if (precondition == http::Precondition::not_modified) {
     append_common_head(h, 304, out);
@@ -203,16 +223,19 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
     ranges = http::evaluate_range(request.range, size);
   }
   if (ranges.outcome == http::RangeOutcome::unsatisfiable) {
-    error_response(416, head_only, out, fmt::format("Content-Range: bytes */{}\r\n", size));
+    error_response(416, head_only, out, fmt::format("Content-Range: bytes */{}\r\n{}", size, vary));
     return;
   }
   const std::string_view type = mime_.lookup(relative);
-  out.file = std::move(cached);
+  // The cache key stays `relative`: a variant found shorter than cached drops the entry that
+  // holds it.
+  out.file = coding ? cached->variants[static_cast<std::size_t>(*coding)] : std::move(cached);
   out.cache_key.assign(relative);
 
   if (ranges.outcome == http::RangeOutcome::full) {
     append_common_head(h, 200, out);
     fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n", type, size);
+    h.append(content_encoding);
     append_validators();
     h.append("\r\n");
     out.status = 200;
@@ -229,6 +252,7 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
     fmt::format_to(std::back_inserter(h),
                    "Content-Type: {}\r\nContent-Length: {}\r\nContent-Range: bytes {}-{}/{}\r\n",
                    type, r.length(), r.first, r.last, size);
+    h.append(content_encoding);
     append_validators();
     h.append("\r\n");
     if (!head_only) {
@@ -237,15 +261,17 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
     }
     return;
   }
-  // multipart/byteranges: a part header before each range and a closing delimiter.
+  // multipart/byteranges: a part header before each range and a closing delimiter. The coding
+  // goes in each part's header, beside the type it qualifies: at the top it would claim that
+  // the multipart body itself is compressed.
   const std::string boundary = fmt::format("iocomp-{:016x}", file.inode() ^ file.mtime_ns());
   std::vector<std::string> part_heads;
   std::uint64_t length = 0;
   for (std::size_t i = 0; i < ranges.ranges.size(); ++i) {
     const http::ByteRange& r = ranges.ranges[i];
     part_heads.push_back(
-        fmt::format("{}--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
-                    i == 0 ? "" : "\r\n", boundary, type, r.first, r.last, size));
+        fmt::format("{}--{}\r\nContent-Type: {}\r\n{}Content-Range: bytes {}-{}/{}\r\n\r\n",
+                    i == 0 ? "" : "\r\n", boundary, type, content_encoding, r.first, r.last, size));
     length += part_heads.back().size() + r.length();
   }
   const std::string closing = fmt::format("\r\n--{}--\r\n", boundary);

@@ -35,7 +35,7 @@ struct Response {
   std::vector<ResponsePart> parts;
   std::shared_ptr<const fs::CachedFile> file;  // kept alive while the parts are being sent
   std::string detail;                          // for the log: the file name or the error
-  std::string cache_key;                       // the name `file` was opened under
+  std::string cache_key;  // the cache entry holding `file` (a variant: that of its name)
   std::uint64_t body_bytes = 0;
 
   void clear();

@@ -128,7 +128,7 @@ int run_server(const ServerConfig& config) {
 
   const fs::CacheConfig cache_config{config.file_cache_entries,
                                      static_cast<std::int64_t>(to_ms(config.file_cache_valid_s)),
-                                     config.small_file_max};
+                                     config.small_file_max, config.precompressed};
   const unsigned thread_count = config.threads > 0 ? config.threads : default_thread_count();
   std::vector<std::unique_ptr<fs::OpenFileCache>> caches;
   for (unsigned i = 0; i < thread_count; ++i) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -43,6 +44,10 @@ class OpenFileCacheTest : public ::testing::Test {
   stdfs::path root_;
 };
 
+constexpr http::CodingMask kBr = http::coding_bit(http::Coding::br);
+constexpr http::CodingMask kZstd = http::coding_bit(http::Coding::zstd);
+constexpr http::CodingMask kGzip = http::coding_bit(http::Coding::gzip);
+
 TEST_F(OpenFileCacheTest, SmallFilesAreHeldInMemoryLargeOnesAreNot) {
   const FileRoot root(root_.string());
   OpenFileCache cache(root, {16, 1000, 10});
@@ -76,6 +81,16 @@ TEST_F(OpenFileCacheTest, ChangedFilesAreReopenedAfterTheValidity) {
   EXPECT_NE(first.get(), second.get());
   EXPECT_EQ(second->body, "changed!");
   EXPECT_EQ(first->body, "hello");  // a send in flight keeps its consistent copy
+}
+
+TEST_F(OpenFileCacheTest, FrequentHitsDoNotPostponeTheCheck) {
+  const FileRoot root(root_.string());
+  OpenFileCache cache(root, {16, 1000, 1024});
+  Cached first = cached(cache.open("small", 0));
+  EXPECT_EQ(cached(cache.open("small", 600)).get(), first.get());
+  write("small", "changed!");
+  EXPECT_EQ(cached(cache.open("small", 999)).get(), first.get());
+  EXPECT_EQ(cached(cache.open("small", 1000))->body, "changed!");
 }
 
 TEST_F(OpenFileCacheTest, UnchangedFilesSurviveRevalidation) {
@@ -177,6 +192,123 @@ TEST_F(OpenFileCacheTest, ZeroEntriesDisablesCaching) {
   Cached b = cached(cache.open("small", 0));
   EXPECT_NE(a.get(), b.get());
   EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST_F(OpenFileCacheTest, OnlyRegularVariantsBesideTheFileAreFound) {
+  const FileRoot root(root_.string());
+  write("x.js", "plain");
+  write("x.js.gz", "gzip bytes");
+  stdfs::create_directories(root_ / "x.js.br");
+  ASSERT_EQ(::mkfifo((root_ / "x.js.zst").c_str(), 0644), 0);
+  OpenFileCache cache(root, {16, 1000, 1024});
+  Cached x = cached(cache.open("/x.js", 0));
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->variant_mask, kGzip);
+  EXPECT_EQ(x->variant(http::Coding::gzip).body, "gzip bytes");
+  EXPECT_EQ(x->variant(http::Coding::gzip).variant_mask, 0u);
+  EXPECT_EQ(x->variants[static_cast<std::size_t>(http::Coding::br)], nullptr);
+  EXPECT_EQ(cached(cache.open("small", 0))->variant_mask, 0u);
+  EXPECT_EQ(cache.size(), 2u);  // variants live in their file's entry
+}
+
+TEST_F(OpenFileCacheTest, VariantSymlinksCountOnlyBeneathTheRoot) {
+  const FileRoot root(root_.string());
+  write("x.js", "plain");
+  stdfs::create_symlink("../outside/secret", root_ / "x.js.br");
+  stdfs::create_symlink(base_ / "outside" / "secret", root_ / "x.js.gz");
+  stdfs::create_symlink("big", root_ / "x.js.zst");
+  OpenFileCache cache(root, {16, 1000, 10});
+  Cached x = cached(cache.open("x.js", 0));
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->variant_mask, kZstd);
+  const CachedFile& zst = x->variant(http::Coding::zstd);
+  EXPECT_FALSE(zst.has_body);  // over small_file_max: sent from the descriptor
+  EXPECT_EQ(zst.file.size(), 100u);
+  EXPECT_TRUE(zst.file.is_open());
+}
+
+TEST_F(OpenFileCacheTest, HiddenVariantNamesFollowTheHiddenRule) {
+  write(".env", "plain");
+  write(".env.gz", "gzip bytes");
+  const FileRoot strict(root_.string());
+  OpenFileCache strict_cache(strict, {16, 1000, 1024});
+  EXPECT_TRUE(std::holds_alternative<FileError>(strict_cache.open(".env", 0)));
+  const FileRoot allowing(root_.string(), true);
+  OpenFileCache allowing_cache(allowing, {16, 1000, 1024});
+  EXPECT_EQ(cached(allowing_cache.open(".env", 0))->variant_mask, kGzip);
+}
+
+TEST_F(OpenFileCacheTest, NoVariantsWhenPrecompressedIsOff) {
+  const FileRoot root(root_.string());
+  write("x.js", "plain");
+  write("x.js.gz", "gzip bytes");
+  OpenFileCache cache(root, {16, 0, 1024, false});
+  Cached x = cached(cache.open("x.js", 0));
+  EXPECT_EQ(x->variant_mask, 0u);
+  EXPECT_EQ(cached(cache.open("x.js", 5000))->variant_mask, 0u);  // nor on revalidation
+}
+
+TEST_F(OpenFileCacheTest, VariantChangesAreNoticedAfterTheValidity) {
+  const FileRoot root(root_.string());
+  write("x.js", "plain");
+  write("x.js.gz", "gzip bytes");
+  write("x.js.zst", "zstd bytes");
+  OpenFileCache cache(root, {16, 1000, 1024});
+  Cached first = cached(cache.open("x.js", 0));
+  ASSERT_EQ(first->variant_mask, kGzip | kZstd);
+  const auto zst_before = first->variants[static_cast<std::size_t>(http::Coding::zstd)];
+
+  write("x.js.br", "brotli bytes");                 // added
+  stdfs::remove(root_ / "x.js.gz");                 // removed
+  write("x.js.zst", "zstd bytes, second edition");  // changed in place
+  Cached within = cached(cache.open("x.js", 999));
+  EXPECT_EQ(within.get(), first.get());
+  EXPECT_EQ(within->variant_mask, kGzip | kZstd);  // trusted: no system call for the hit
+
+  Cached after = cached(cache.open("x.js", 1000));
+  EXPECT_EQ(after.get(), first.get());  // the file itself is unchanged: same entry
+  EXPECT_EQ(after->variant_mask, kBr | kZstd);
+  EXPECT_EQ(after->variant(http::Coding::br).body, "brotli bytes");
+  EXPECT_EQ(after->variant(http::Coding::zstd).body, "zstd bytes, second edition");
+  EXPECT_EQ(zst_before->body, "zstd bytes");  // a send in flight keeps its consistent copy
+
+  const auto br = after->variants[static_cast<std::size_t>(http::Coding::br)];
+  Cached unchanged = cached(cache.open("x.js", 2000));
+  EXPECT_EQ(unchanged->variants[static_cast<std::size_t>(http::Coding::br)], br);
+  EXPECT_EQ(unchanged->variant_mask, kBr | kZstd);
+}
+
+TEST_F(OpenFileCacheTest, AVariantSwappedForAnEscapingSymlinkIsDroppedOnRevalidation) {
+  const FileRoot root(root_.string());
+  write("x.js", "plain");
+  write("x.js.gz", "gzip bytes");
+  OpenFileCache cache(root, {16, 1000, 1024});
+  ASSERT_EQ(cached(cache.open("x.js", 0))->variant_mask, kGzip);
+  stdfs::remove(root_ / "x.js.gz");
+  stdfs::create_symlink("../outside/secret", root_ / "x.js.gz");
+  EXPECT_EQ(cached(cache.open("x.js", 1000))->variant_mask, 0u);
+}
+
+TEST_F(OpenFileCacheTest, AChangedFileGetsItsVariantsProbedAgain) {
+  const FileRoot root(root_.string());
+  write("x.js", "plain");
+  OpenFileCache cache(root, {16, 1000, 1024});
+  Cached first = cached(cache.open("x.js", 0));
+  EXPECT_EQ(first->variant_mask, 0u);
+  write("x.js", "plain, second edition");
+  write("x.js.gz", "gzip bytes");
+  Cached second = cached(cache.open("x.js", 1000));
+  EXPECT_NE(second.get(), first.get());
+  EXPECT_EQ(second->variant_mask, kGzip);
+}
+
+TEST_F(OpenFileCacheTest, WithoutACacheVariantsAreProbedPerOpen) {
+  const FileRoot root(root_.string());
+  write("x.js", "plain");
+  OpenFileCache cache(root, {0, 1000, 1024});
+  EXPECT_EQ(cached(cache.open("x.js", 0))->variant_mask, 0u);
+  write("x.js.br", "brotli bytes");
+  EXPECT_EQ(cached(cache.open("x.js", 0))->variant_mask, kBr);
 }
 
 }  // namespace

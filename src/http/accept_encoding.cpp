@@ -1,0 +1,167 @@
+#include "http/accept_encoding.hpp"
+
+#include <array>
+
+namespace iocomp::http {
+namespace {
+
+constexpr int kUnlisted = -1;
+
+bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), as thousandths; -1 if malformed.
+int parse_qvalue(std::string_view s) {
+  if (s.empty() || (s.front() != '0' && s.front() != '1')) return -1;
+  const bool one = s.front() == '1';
+  s.remove_prefix(1);
+  if (s.empty()) return one ? 1000 : 0;
+  if (s.front() != '.' || s.size() > 4) return -1;
+  s.remove_prefix(1);
+  int value = 0;
+  int scale = 100;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return -1;
+    if (one && c != '0') return -1;
+    value += (c - '0') * scale;
+    scale /= 10;
+  }
+  return one ? 1000 : value;
+}
+
+struct Element {
+  std::string_view coding;
+  int q = 1000;
+};
+
+// One list element: coding [ OWS ";" OWS "q=" qvalue ]. False when malformed.
+bool parse_element(std::string_view text, Element& out) {
+  text = trim(text);
+  std::size_t i = 0;
+  while (i < text.size() && is_tchar(text[i])) ++i;
+  if (i == 0) return false;
+  out.coding = text.substr(0, i);
+  std::string_view rest = trim(text.substr(i));
+  if (rest.empty()) return true;
+  if (rest.front() != ';') return false;
+  rest = trim(rest.substr(1));
+  if (rest.size() < 2 || (rest[0] != 'q' && rest[0] != 'Q') || rest[1] != '=') return false;
+  out.q = parse_qvalue(rest.substr(2));
+  return out.q >= 0;
+}
+
+}  // namespace
+
+std::string_view coding_token(Coding coding) {
+  switch (coding) {
+    case Coding::br:
+      return "br";
+    case Coding::zstd:
+      return "zstd";
+    case Coding::gzip:
+      return "gzip";
+  }
+  return "identity";
+}
+
+std::string_view coding_suffix(Coding coding) {
+  switch (coding) {
+    case Coding::br:
+      return ".br";
+    case Coding::zstd:
+      return ".zst";
+    case Coding::gzip:
+      return ".gz";
+  }
+  return "";
+}
+
+std::optional<Coding> choose_coding(std::string_view accept_encoding, CodingMask available) {
+  if (accept_encoding.empty() || available == 0) return std::nullopt;
+  std::array<int, kCodingCount> listed;
+  listed.fill(kUnlisted);
+  int identity = kUnlisted;
+  int star = kUnlisted;
+  // The first occurrence of a coding counts, as for the repeated header fields.
+  const auto note = [](int& slot, int q) {
+    if (slot == kUnlisted) slot = q;
+  };
+  std::size_t start = 0;
+  while (start <= accept_encoding.size()) {
+    std::size_t end = accept_encoding.find(',', start);
+    if (end == std::string_view::npos) end = accept_encoding.size();
+    Element e;
+    if (parse_element(accept_encoding.substr(start, end - start), e)) {
+      if (equals_ignore_case(e.coding, "br")) {
+        note(listed[static_cast<std::size_t>(Coding::br)], e.q);
+      } else if (equals_ignore_case(e.coding, "zstd")) {
+        note(listed[static_cast<std::size_t>(Coding::zstd)], e.q);
+      } else if (equals_ignore_case(e.coding, "gzip") || equals_ignore_case(e.coding, "x-gzip")) {
+        note(listed[static_cast<std::size_t>(Coding::gzip)], e.q);
+      } else if (equals_ignore_case(e.coding, "identity")) {
+        note(identity, e.q);
+      } else if (e.coding == "*") {
+        note(star, e.q);
+      }
+    }
+    start = end + 1;
+  }
+  // Unlisted identity: acceptable, below any positive q-value (so an accepted coding wins).
+  const int identity_q = identity != kUnlisted ? identity : (star != kUnlisted ? star : 0);
+  std::optional<Coding> best;
+  int best_q = 0;
+  for (std::size_t i = 0; i < kCodingCount; ++i) {
+    const auto coding = static_cast<Coding>(i);
+    if ((available & coding_bit(coding)) == 0) continue;
+    const int q = listed[i] != kUnlisted ? listed[i] : (star != kUnlisted ? star : 0);
+    if (q > best_q) {
+      best = coding;
+      best_q = q;
+    }
+  }
+  if (best && best_q < identity_q) return std::nullopt;
+  return best;
+}
+
+}  // namespace iocomp::http
