@@ -134,7 +134,8 @@ void check_range(std::string_view header, std::uint64_t size) {
 
 void check_conditionals(const Request& request, std::uint64_t size) {
   const std::string etag = make_etag(size, size >> 3, static_cast<std::int64_t>(size * 7));
-  const Validators validators{etag, static_cast<std::time_t>(size % 4102444800u)};
+  const auto modified = static_cast<std::time_t>(size % 4102444800u);
+  const Validators validators{etag, modified, modified + static_cast<std::time_t>(size % 3) - 1};
   const Precondition p = evaluate_preconditions(request, validators);
   FUZZ_CHECK(p == Precondition::proceed || p == Precondition::not_modified ||
              p == Precondition::failed);

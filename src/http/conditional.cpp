@@ -114,7 +114,7 @@ bool if_range_allows_partial(std::string_view if_range, const Validators& valida
     return tag && current && !tag->weak && !current->weak && tag->opaque == current->opaque;
   }
   const auto date = parse_http_date(if_range);
-  return date && *date == validators.last_modified;
+  return date && *date == validators.last_modified && validators.last_modified < validators.date;
 }
 
 }  // namespace iocomp::http

@@ -197,7 +197,7 @@ void HttpResponder::respond_file(const http::Request& request, std::string_view 
   const fs::OpenFile& file = chosen.file;
   const std::uint64_t size = file.size();
   const std::string etag = http::make_etag(file.inode(), size, file.mtime_ns());
-  const http::Validators validators{etag, file.mtime()};
+  const http::Validators validators{etag, file.mtime(), std::time(nullptr)};
 
   const http::Precondition precondition = http::evaluate_preconditions(request, validators);
   if (precondition == http::Precondition::failed) {

@@ -252,6 +252,9 @@ def build_tree(base):
         "100k.bin": make_file(os.path.join(root, "100k.bin"), 100 * 1024, seed=12),
         "30m.bin": make_file(os.path.join(root, "30m.bin"), 30 << 20, seed=13),
     }
+    # A second old: a date validator of a file modified in the current second is weak.
+    old = time.time() - 10
+    os.utime(os.path.join(root, "100k.bin"), (old, old))
     with open(os.path.join(root, "page.html"), "wb") as f:
         f.write(b"<!DOCTYPE html><title>page</title><p>hello</p>\n")
     with open(os.path.join(root, "UPPER.HTML"), "wb") as f:
@@ -943,6 +946,53 @@ class HttpFilesTest(ServedTreeTest):
             self.assertGreater(int(head.header("content-length")), 0)
             get = conn.read_response()
             self.assertEqual(get.body, self.read("small.txt"))
+
+
+class IfRangeDateTest(unittest.TestCase):
+    """RFC 9110 13.1.5: If-Range with a date allows a range only when Last-Modified is a strong
+    validator, i.e. at least a second older than the response's Date."""
+
+    def test_date_of_a_file_modified_this_second_is_weak(self):
+        with TempRoot() as root:
+            path = os.path.join(root, "fresh.bin")
+            data = os.urandom(5000)
+            with Server(root, "--file-cache-valid", "0") as server:
+                for _ in range(5):  # until one round falls within one second
+                    with open(path, "wb") as f:
+                        f.write(data)
+                    modified = os.stat(path).st_mtime
+                    last_modified = email.utils.formatdate(modified, usegmt=True)
+                    response = raw_exchange(server.port, get_request(
+                        "/fresh.bin", "Range: bytes=0-99", f"If-Range: {last_modified}"))
+                    date = email.utils.parsedate_to_datetime(response.header("date")).timestamp()
+                    if int(date) == int(modified):
+                        break
+                self.assertEqual(int(date), int(modified))
+                self.assertEqual(response.status, 200)
+                self.assertEqual(response.body, data)
+                old = time.time() - 5
+                os.utime(path, (old, old))
+                last_modified = email.utils.formatdate(int(old), usegmt=True)
+                response = raw_exchange(server.port, get_request(
+                    "/fresh.bin", "Range: bytes=0-99", f"If-Range: {last_modified}"))
+                self.assertEqual(response.status, 206)
+                self.assertEqual(response.body, data[:100])
+
+    def test_last_position_before_first_ignores_the_range(self):
+        # RFC 9110 14.1.1: such a range-spec is invalid, so the Range field is ignored and the
+        # whole file is sent (200), also when a valid spec sits beside it. nginx answers 416.
+        with TempRoot() as root:
+            data = os.urandom(100)
+            with open(os.path.join(root, "f.bin"), "wb") as f:
+                f.write(data)
+            with Server(root) as server:
+                for spec in ("bytes=20-10", "bytes=0-5,20-10", "bytes=99-0"):
+                    with self.subTest(spec=spec):
+                        response = raw_exchange(server.port,
+                                                get_request("/f.bin", f"Range: {spec}"))
+                        self.assertEqual(response.status, 200)
+                        self.assertEqual(response.body, data)
+                        self.assertIsNone(response.header("content-range"))
 
 
 class StaleValidatorTest(unittest.TestCase):

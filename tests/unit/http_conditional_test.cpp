@@ -15,7 +15,7 @@ constexpr const char* kAfterModified = "Sun, 06 Nov 1994 08:49:38 GMT";
 class HttpConditional : public testing::Test {
  protected:
   const std::string etag_ = make_etag(0x1234, 0x10, 0xabc);
-  Validators validators_{etag_, kModified};
+  Validators validators_{etag_, kModified, kModified + 3600};
 
   Precondition evaluate(const Request& request) const {
     return evaluate_preconditions(request, validators_);
@@ -201,8 +201,18 @@ TEST_F(HttpConditional, IfRange) {
   EXPECT_FALSE(if_range_allows_partial("\"unterminated", validators_));
 }
 
+// A file modified in the current second may change again within it under the same date: the
+// date is weak then, and the whole file is sent.
+TEST_F(HttpConditional, IfRangeDateIsStrongOnlyOnceItsSecondIsOver) {
+  EXPECT_FALSE(if_range_allows_partial(kAtModified, Validators{etag_, kModified, kModified}));
+  EXPECT_FALSE(if_range_allows_partial(kAtModified, Validators{etag_, kModified, kModified - 5}));
+  EXPECT_TRUE(if_range_allows_partial(kAtModified, Validators{etag_, kModified, kModified + 1}));
+  // The entity-tag is strong whatever the dates.
+  EXPECT_TRUE(if_range_allows_partial(etag_, Validators{etag_, kModified, kModified}));
+}
+
 TEST_F(HttpConditional, IfRangeWithoutAnEtag) {
-  const Validators no_etag{"", kModified};
+  const Validators no_etag{"", kModified, kModified + 1};
   EXPECT_FALSE(if_range_allows_partial("\"\"", no_etag));
   EXPECT_FALSE(if_range_allows_partial("\"x\"", no_etag));
   EXPECT_TRUE(if_range_allows_partial(kAtModified, no_etag));
