@@ -375,6 +375,15 @@ class Model {
     }
   }
 
+  // The client closed its side. Input that left the protocol undecided (empty lines, or a
+  // first line still shaped like a request line) is the line protocol's: the session answers
+  // its complete lines, then closes.
+  void end_of_stream(std::size_t delivered) {
+    if (protocol_ != protocol::Protocol::undecided || delivered == 0) return;
+    protocol_ = protocol::Protocol::line;
+    advance(delivered);
+  }
+
   // Bytes delivered but neither answered nor skipped as a body: what the session buffers.
   std::size_t pending(std::size_t delivered) const {
     return delivered > cursor_ ? delivered - static_cast<std::size_t>(cursor_) : 0;
@@ -661,8 +670,18 @@ class Driver final : public engine::Channel {
 
   void end_of_stream(int error) {
     receive_pending_ = false;
+    if (error == 0) {
+      model_.end_of_stream(delivered_);
+      stream_ended_ = true;
+    }
     TRACE("engine: on_receive_end(%d)\n", error);
     call([&] { session_->on_receive_end(error); });
+    if (outstanding_) {
+      // Only answers to what arrived before a clean end of stream may follow it.
+      FUZZ_CHECK(error == 0 && responses_started_ <= model_.requests().size());
+      after_callback();
+      return;
+    }
     FUZZ_CHECK(session_closed_);
   }
 
@@ -757,8 +776,9 @@ class Driver final : public engine::Channel {
       if (expect_close) {
         FUZZ_CHECK(session_closed_);
       } else if (session_closed_) {
-        // Only a drain closes after a keep-alive response.
-        FUZZ_CHECK(draining_);
+        // Only a drain, or the client's end of stream after its last answer, closes after a
+        // keep-alive response.
+        FUZZ_CHECK(draining_ || (stream_ended_ && responses_started_ == model_.requests().size()));
       }
     } else {
       FUZZ_CHECK(!closed_ && outstanding_);  // the rest of the response is under way
@@ -773,6 +793,8 @@ class Driver final : public engine::Channel {
       FUZZ_CHECK(timer_ == Timer::send);
       return;
     }
+    // After the client's end of stream the session answers, then closes: it never waits.
+    FUZZ_CHECK(!stream_ended_);
     // Waiting for the client: a receive is pending (else the connection hangs forever) ...
     FUZZ_CHECK(receive_pending_);
     // ... every complete request has been answered, in order ...
@@ -918,6 +940,7 @@ class Driver final : public engine::Channel {
   std::size_t delivered_ = 0;
   std::size_t responses_started_ = 0;
   ResponseState response_;
+  bool stream_ended_ = false;    // the client closed its side (on_receive_end(0))
   bool close_expected_ = false;  // the response just finished requires the session to close
 
   std::unique_ptr<server::Session> session_;  // last: destroyed first
