@@ -21,12 +21,12 @@ std::string_view describe_error(int error) {
 }  // namespace
 
 Session::Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context,
-                 fs::OpenFileCache& cache)
+                 fs::OpenFileCache& cache, auth::Authenticator* authenticator)
     : channel_(channel),
       log_(log),
       context_(context),
       cache_(cache),
-      responder_(context.root, cache, context.mime) {}
+      responder_(context.root, cache, context.mime, context.cors, authenticator) {}
 
 Session::~Session() {
   try {
@@ -94,6 +94,17 @@ bool Session::last_request_allowed() const {
 }
 
 std::size_t Session::handle_line(std::string_view input) {
+  if (!context_.config.auth_file.empty()) {  // the line protocol cannot carry credentials
+    log_.event(channel_.peer(), "error: line protocol refused: authentication required");
+    ++requests_;
+    response_.clear();
+    response_.close = true;
+    response_.detail = "(authentication required)";
+    response_.bytes().assign(
+        "Authentication required: this server needs HTTP with a user name and password\r\n");
+    start_response();
+    return input.size();
+  }
   const protocol::LineResult line = protocol::parse_line(input, context_.config.max_line);
   if (line.status == protocol::LineStatus::need_more) return 0;
   ++requests_;
