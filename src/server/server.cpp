@@ -116,12 +116,7 @@ int run_server(const ServerConfig& config) {
   // Read before privileges are dropped: the file may be readable by root only.
   const std::optional<auth::LoadedUsers> users =
       auth_on ? std::optional(auth::load_auth_file(config.auth_file)) : std::nullopt;
-  http::CorsPolicy cors;
-  try {
-    cors = http::make_cors_policy(config.cors_origins, auth_on);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(e.what());
-  }
+  http::CorsPolicy cors = http::make_cors_policy(config.cors_origins, auth_on);
   const engine::BoundListener listener = engine::open_listener({config.listen, config.port, 4096});
   FdGuard listen_guard{listener.fd};
   drop_privileges(config.user);

@@ -242,6 +242,19 @@ class AuthStartUpTest(unittest.TestCase):
                     rf"warning: --auth-file {path} is readable by other users"))
                 self.assertTrue(os.stat(path).st_mode & stat.S_IROTH)
 
+    def test_cors_star_with_auth_is_warned_about(self):
+        with TempRoot() as base:
+            path = write_auth_file(base)
+            with Server(base, "--auth-file", path, "--cors", "*") as server:
+                self.assertTrue(server.wait_for_log(
+                    r"warning: --cors '\*' with --auth-file: any web page"))
+            with Server(base, "--auth-file", path, "--cors", "https://a.example") as server:
+                # Start-up lines come before any request's: once one is logged, all are.
+                raw_exchange(server.port, get_request("/"))
+                self.assertTrue(server.wait_for_log(r"transfer finished: 401"))
+                self.assertIn("warning: --auth-file without TLS", server.log())
+                self.assertNotIn("--cors '*'", server.log())
+
     def test_bad_cors_origin_refuses_to_start(self):
         with TempRoot() as base:
             out = self.start("--root", base, "--cors", "https://a.example/")
