@@ -274,6 +274,11 @@ int parse_header_line(std::string_view line, Request& out, HeadState& state) {
         return store_first(value, out.access_control_request_method);
       }
       break;
+    case 30:
+      if (token_equals(name, "access-control-request-headers")) {
+        return store_first(value, out.access_control_request_headers);
+      }
+      break;
     default:
       break;
   }

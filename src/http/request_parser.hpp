@@ -36,6 +36,7 @@ struct Request {
   std::string_view origin;
   std::string_view authorization;
   std::string_view access_control_request_method;
+  std::string_view access_control_request_headers;
   std::string_view user_agent;
   std::string_view referer;
   std::optional<std::uint64_t> content_length;

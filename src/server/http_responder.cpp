@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "http/accept_encoding.hpp"
+#include "http/basic_auth.hpp"
 #include "http/conditional.hpp"
 #include "http/directory_listing.hpp"
 #include "http/http_date.hpp"
@@ -22,6 +23,7 @@ namespace iocomp::server {
 namespace {
 
 constexpr std::string_view kHtmlType = "text/html; charset=utf-8";
+constexpr std::string_view kAllowHeader = "Allow: GET, HEAD, OPTIONS\r\n";
 
 // The Date header changes once a second: format it once per second per thread.
 std::string_view current_http_date() {
@@ -90,6 +92,8 @@ void Response::clear() {
   file.reset();
   detail.clear();
   cache_key.clear();
+  user.clear();
+  common_headers.clear();
   body_bytes = 0;
 }
 
@@ -118,6 +122,7 @@ void append_common_head(std::string& out, int status, const Response& response) 
   } else if (response.announce_keep_alive) {
     out.append("Connection: keep-alive\r\n");
   }
+  out.append(response.common_headers);
 }
 
 void HttpResponder::respond_error(int status, Response& out) {
@@ -133,9 +138,15 @@ void HttpResponder::respond(const http::Request& request, bool keep_alive, std::
   out.close = !request.keep_alive || !keep_alive;
   out.announce_keep_alive = !out.close && request.version_minor == 0;
   const bool head_only = request.method_kind == http::Method::head;
+  if (request.method_kind == http::Method::options) {  // before authentication: preflights
+    respond_options(request, out);                     // cannot carry credentials
+    return;
+  }
+  http::append_cors_headers(cors_, request.origin, out.common_headers);
+  if (!authenticate(request, now_ms, out)) return;
   if (request.method_kind != http::Method::get && request.method_kind != http::Method::head) {
     out.detail = fmt::format("method {} not allowed", request.method);
-    error_response(405, false, out, "Allow: GET, HEAD\r\n");
+    error_response(405, false, out, kAllowHeader);
     return;
   }
   if (request.version_minor >= 1 && !request.has_host) {
@@ -170,6 +181,64 @@ void HttpResponder::respond(const http::Request& request, bool keep_alive, std::
   }
   respond_file(request, path.relative,
                std::get<std::shared_ptr<const fs::CachedFile>>(std::move(opened)), out);
+}
+
+void HttpResponder::respond_options(const http::Request& request, Response& out) const {
+  if (request.version_minor >= 1 && !request.has_host) {
+    out.detail = "HTTP/1.1 request without Host";
+    out.close = true;
+    error_response(400, false, out);
+    return;
+  }
+  out.status = 204;
+  std::string& h = out.bytes();
+  if (http::is_preflight(request)) {
+    const http::PreflightVerdict verdict =
+        http::evaluate_preflight(cors_, request.origin, request.access_control_request_method,
+                                 request.access_control_request_headers);
+    out.detail = fmt::format("CORS preflight {}", http::describe(verdict));
+    // A refused preflight is an ordinary OPTIONS answer: without CORS headers the browser
+    // does not send the request.
+    if (verdict == http::PreflightVerdict::allowed) {
+      http::append_preflight_headers(cors_, request.origin, request.access_control_request_headers,
+                                     out.common_headers);
+    }
+  } else {
+    out.detail = "OPTIONS";
+    http::append_cors_headers(cors_, request.origin, out.common_headers);
+  }
+  append_common_head(h, 204, out);
+  h.append(kAllowHeader).append("\r\n");
+}
+
+bool HttpResponder::authenticate(const http::Request& request, std::int64_t now_ms,
+                                 Response& out) const {
+  if (authenticator_ == nullptr) return true;
+  const auth::Verdict verdict = authenticator_->check(request.authorization, now_ms);
+  switch (verdict.outcome) {
+    case auth::Outcome::ok:
+      out.user = verdict.user;
+      return true;
+    case auth::Outcome::missing:
+      // The usual first request of a browser or wget: the challenge asks for credentials, and
+      // the retry may come on this connection.
+      out.detail = "authentication required";
+      break;
+    case auth::Outcome::malformed:
+      out.detail = "authentication failed: malformed Authorization";
+      break;
+    case auth::Outcome::unknown_user:
+      out.detail = fmt::format("authentication failed: unknown user {}", verdict.user);
+      break;
+    case auth::Outcome::wrong_password:
+      out.detail = fmt::format("authentication failed: wrong password for user {}", verdict.user);
+      break;
+  }
+  // After a failed attempt the connection closes: each new try costs the client a connection,
+  // which --max-connections-per-ip bounds, instead of one connection hammering crypt.
+  if (verdict.outcome != auth::Outcome::missing) out.close = true;
+  error_response(401, request.method_kind == http::Method::head, out, http::kBasicChallenge);
+  return false;
 }
 
 void HttpResponder::respond_file(const http::Request& request, std::string_view relative,

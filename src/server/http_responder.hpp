@@ -8,8 +8,10 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/authenticator.hpp"
 #include "fs/file_root.hpp"
 #include "fs/open_file_cache.hpp"
+#include "http/cors.hpp"
 #include "http/mime_types.hpp"
 #include "http/request_parser.hpp"
 
@@ -36,6 +38,9 @@ struct Response {
   std::shared_ptr<const fs::CachedFile> file;  // kept alive while the parts are being sent
   std::string detail;                          // for the log: the file name or the error
   std::string cache_key;  // the cache entry holding `file` (a variant: that of its name)
+  std::string user;       // authenticated user name, for the log
+  // Header lines that append_common_head adds to every head of this response (CORS).
+  std::string common_headers;
   std::uint64_t body_bytes = 0;
 
   void clear();
@@ -46,8 +51,10 @@ struct Response {
 
 class HttpResponder {
  public:
-  HttpResponder(const fs::FileRoot& root, fs::OpenFileCache& cache, const http::MimeTypes& mime)
-      : root_(root), cache_(cache), mime_(mime) {}
+  // `authenticator`: this worker's, or nullptr when authentication is off.
+  HttpResponder(const fs::FileRoot& root, fs::OpenFileCache& cache, const http::MimeTypes& mime,
+                const http::CorsPolicy& cors, auth::Authenticator* authenticator)
+      : root_(root), cache_(cache), mime_(mime), cors_(cors), authenticator_(authenticator) {}
 
   // Builds the response to `request`. `keep_alive` is what the connection can still offer
   // (false when draining). now_ms: monotonic milliseconds, for the file cache.
@@ -58,6 +65,10 @@ class HttpResponder {
   static void respond_error(int status, Response& out);
 
  private:
+  // OPTIONS: a CORS preflight, or a question about the methods we allow.
+  void respond_options(const http::Request& request, Response& out) const;
+  // False after building a 401: `request` lacks valid credentials.
+  bool authenticate(const http::Request& request, std::int64_t now_ms, Response& out) const;
   void respond_file(const http::Request& request, std::string_view relative,
                     std::shared_ptr<const fs::CachedFile> file, Response& out) const;
   void respond_directory(const http::Request& request, std::string_view relative,
@@ -67,9 +78,12 @@ class HttpResponder {
   const fs::FileRoot& root_;
   fs::OpenFileCache& cache_;
   const http::MimeTypes& mime_;
+  const http::CorsPolicy& cors_;
+  auth::Authenticator* authenticator_;
 };
 
-// Status line, Date, Server and Connection; the caller adds the rest and the blank line.
+// Status line, Date, Server, Connection and response.common_headers; the caller adds the rest
+// and the blank line.
 void append_common_head(std::string& out, int status, const Response& response);
 
 }  // namespace iocomp::server

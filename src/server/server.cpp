@@ -16,18 +16,23 @@
 #include <cstring>
 #include <latch>
 #include <memory>
+#include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "auth/authenticator.hpp"
+#include "auth/user_table.hpp"
 #include "engine/acceptor.hpp"
 #include "engine/admission.hpp"
 #include "engine/listener.hpp"
 #include "engine/uring_worker.hpp"
 #include "fs/file_root.hpp"
 #include "fs/open_file_cache.hpp"
+#include "http/cors.hpp"
 #include "http/mime_types.hpp"
 #include "log/event_log.hpp"
 #include "log/log_sink.hpp"
@@ -108,6 +113,11 @@ int run_server(const ServerConfig& config) {
 
   const fs::FileRoot root(config.root, config.allow_hidden);
   const http::MimeTypes mime = http::MimeTypes::load_file();
+  const bool auth_on = !config.auth_file.empty();
+  // Read before privileges are dropped: the file may be readable by root only.
+  const std::optional<auth::LoadedUsers> users =
+      auth_on ? std::optional(auth::load_auth_file(config.auth_file)) : std::nullopt;
+  http::CorsPolicy cors = http::make_cors_policy(config.cors_origins, auth_on);
   const engine::BoundListener listener = engine::open_listener({config.listen, config.port, 4096});
   FdGuard listen_guard{listener.fd};
   drop_privileges(config.user);
@@ -117,8 +127,8 @@ int run_server(const ServerConfig& config) {
 
   log::LogSink sink(STDOUT_FILENO);
   const SessionContext context{
-      config, root, mime,
-      http::ParserLimits{config.max_request_line, config.max_header_bytes, 100}};
+      config, root, mime, http::ParserLimits{config.max_request_line, config.max_header_bytes, 100},
+      std::move(cors)};
 
   engine::WorkerConfig worker_config;
   worker_config.header_timeout_ms = to_ms(config.header_timeout_s);
@@ -134,9 +144,20 @@ int run_server(const ServerConfig& config) {
   for (unsigned i = 0; i < thread_count; ++i) {
     caches.push_back(std::make_unique<fs::OpenFileCache>(root, cache_config));
   }
-  const engine::SessionFactory factory = [&context, &caches](engine::Channel& channel,
-                                                             log::EventLog& log, int worker) {
-    return std::make_unique<Session>(channel, log, context, *caches[worker]);
+  // Per worker, like the file caches: crypt's scratch area and the verified-credentials cache
+  // are used without locks.
+  std::vector<std::unique_ptr<auth::Authenticator>> authenticators;
+  if (users) {
+    for (unsigned i = 0; i < thread_count; ++i) {
+      authenticators.push_back(std::make_unique<auth::Authenticator>(users->users));
+    }
+  }
+  const engine::SessionFactory factory = [&context, &caches, &authenticators](
+                                             engine::Channel& channel, log::EventLog& log,
+                                             int worker) {
+    auth::Authenticator* authenticator =
+        authenticators.empty() ? nullptr : authenticators[static_cast<std::size_t>(worker)].get();
+    return std::make_unique<Session>(channel, log, context, *caches[worker], authenticator);
   };
   // Unused cached files are closed on the worker's tick: a deleted file's space is freed.
   const engine::Housekeeping housekeeping = [&caches](int worker, std::int64_t now_ms) {
@@ -177,6 +198,23 @@ int run_server(const ServerConfig& config) {
                              std::string_view(stamp, sizeof stamp), IOCOMP_VERSION,
                              absolute_path(config.root), listener.display, listener.port,
                              thread_count, thread_count == 1 ? "" : "s"));
+  // After the "serving" line, which scripts read first to learn the port.
+  const auto warn = [&](std::string_view text) {
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    log::format_timestamp(now, stamp);
+    sink.write_now(fmt::format("{} - warning: {}\n", std::string_view(stamp, sizeof stamp), text));
+  };
+  if (users) {
+    warn("--auth-file without TLS: passwords cross the network in clear text");
+    if (users->readable_by_others) {
+      warn(fmt::format("--auth-file {} is readable by other users (chmod o-r)", config.auth_file));
+    }
+    if (context.cors.any_origin) {
+      warn(
+          "--cors '*' with --auth-file: '*' grants no credentials, so pages from other origins "
+          "cannot read protected files; list trusted origins with --cors ORIGIN");
+    }
+  }
 
   acceptor.run();
   for (auto& t : threads) t.join();

@@ -22,12 +22,12 @@ std::string_view describe_error(int error) {
 }  // namespace
 
 Session::Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context,
-                 fs::OpenFileCache& cache)
+                 fs::OpenFileCache& cache, auth::Authenticator* authenticator)
     : channel_(channel),
       log_(log),
       context_(context),
       cache_(cache),
-      responder_(context.root, cache, context.mime) {}
+      responder_(context.root, cache, context.mime, context.cors, authenticator) {}
 
 Session::~Session() {
   try {
@@ -99,6 +99,17 @@ bool Session::last_request_allowed() const {
 }
 
 std::size_t Session::handle_line(std::string_view input) {
+  if (!context_.config.auth_file.empty()) {  // the line protocol cannot carry credentials
+    log_.event(channel_.peer(), "error: line protocol refused: authentication required");
+    ++requests_;
+    response_.clear();
+    response_.close = true;
+    response_.detail = "(authentication required)";
+    response_.bytes().assign(
+        "Authentication required: this server needs HTTP with a user name and password\r\n");
+    start_response();
+    return input.size();
+  }
   const protocol::LineResult line = protocol::parse_line(input, context_.config.max_line);
   if (line.status == protocol::LineStatus::need_more) return 0;
   ++requests_;
@@ -190,7 +201,11 @@ void Session::on_sent(int error, std::uint64_t bytes) {
     close("transfer aborted");
     return;
   }
-  if (protocol_ == protocol::Protocol::http) {
+  if (protocol_ == protocol::Protocol::http && !response_.user.empty()) {
+    log_.event(channel_.peer(), "transfer finished: {} {} (user {}), {} bytes in {} ms",
+               response_.status, log::Untrusted{response_.detail}, log::Untrusted{response_.user},
+               response_bytes_, ms);
+  } else if (protocol_ == protocol::Protocol::http) {
     log_.event(channel_.peer(), "transfer finished: {} {}, {} bytes in {} ms", response_.status,
                log::Untrusted{response_.detail}, response_bytes_, ms);
   } else {

@@ -6,9 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include "auth/authenticator.hpp"
 #include "engine/channel.hpp"
 #include "fs/file_root.hpp"
 #include "fs/open_file_cache.hpp"
+#include "http/cors.hpp"
 #include "http/mime_types.hpp"
 #include "http/request_parser.hpp"
 #include "log/event_log.hpp"
@@ -24,6 +26,7 @@ struct SessionContext {
   const fs::FileRoot& root;
   const http::MimeTypes& mime;
   http::ParserLimits http_limits;
+  http::CorsPolicy cors;
 };
 
 class Session final : public engine::SessionHandler {
@@ -32,8 +35,9 @@ class Session final : public engine::SessionHandler {
   // (and chunked ones) are answered with "Connection: close".
   static constexpr std::uint64_t kMaxDrainedBody = 65536;
 
+  // `authenticator`: the worker's, nullptr when authentication is off.
   Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context,
-          fs::OpenFileCache& cache);
+          fs::OpenFileCache& cache, auth::Authenticator* authenticator = nullptr);
   ~Session() override;
 
   void on_open() override;

@@ -101,6 +101,28 @@ TEST(HttpRequestParser, AllKnownHeadersAreCapturedCaseInsensitivelyAndTrimmed) {
   EXPECT_EQ(*request.content_length, 0u);
 }
 
+TEST(HttpRequestParser, CorsAndAuthorizationFields) {
+  const std::string bytes =
+      "OPTIONS /f HTTP/1.1\r\n"
+      "Host: h\r\n"
+      "origin: https://a.example\r\n"
+      "ACCESS-CONTROL-REQUEST-METHOD: GET\r\n"
+      "Access-Control-Request-Headers:  range,authorization \r\n"
+      "Access-Control-Request-Headers: x-second\r\n"
+      "Authorization: Basic YWxpY2U6cGFzcw==\r\n"
+      "\r\n";
+  Request request;
+  ASSERT_EQ(parse(bytes, request).status, ParseStatus::complete);
+  EXPECT_EQ(request.method_kind, Method::options);
+  EXPECT_EQ(request.origin, "https://a.example");
+  EXPECT_EQ(request.access_control_request_method, "GET");
+  EXPECT_EQ(request.access_control_request_headers, "range,authorization");  // the first one
+  EXPECT_EQ(request.authorization, "Basic YWxpY2U6cGFzcw==");
+  // Origin and Authorization are singletons: a second one is refused.
+  expect_error("GET / HTTP/1.1\r\nOrigin: a\r\nOrigin: b\r\n\r\n", 400);
+  expect_error("GET / HTTP/1.1\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n", 400);
+}
+
 TEST(HttpRequestParser, ValueKeepsInnerWhitespaceAndObsText) {
   Request request;
   ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost: a \t b\xC3\xA9\r\n\r\n", request).status,
