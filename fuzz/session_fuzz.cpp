@@ -1,6 +1,6 @@
 // libFuzzer harness for the whole connection state machine, server::Session, driven in memory the
 // way the io_uring engine drives it: no socket, no ring. The harness is the engine: a fake
-// engine::Channel records what the session asks for and checks the contract of
+// core::Channel records what the session asks for and checks the contract of
 // src/engine/channel.hpp, and a driver loop delivers the client's bytes in fuzz-chosen chunks
 // (only while a receive is pending), completes or fails sends (never from inside send()), fires
 // the armed timer, drains, and stops calling the session once the connection is closed.
@@ -52,7 +52,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/channel.hpp"
+#include "core/channel.hpp"
 #include "fs/file_root.hpp"
 #include "fs/open_file_cache.hpp"
 #include "fuzz_support.hpp"
@@ -479,7 +479,7 @@ struct OutstandingSend {
   std::string_view head;  // the session's bytes: read again at completion
   std::string_view body;
   std::string copy;  // head and body when the send started
-  engine::FileRange file;
+  core::FileRange file;
   std::uint64_t size() const { return head.size() + body.size() + file.length; }
 };
 
@@ -492,7 +492,7 @@ struct ResponseState {
   std::string data;  // everything sent so far
 };
 
-class Driver final : public engine::Channel {
+class Driver final : public core::Channel {
  public:
   Driver(const Fixture& fixture, const Setup& setup, std::string_view stream, Control& control)
       : fixture_(fixture),
@@ -540,7 +540,7 @@ class Driver final : public engine::Channel {
     }
   }
 
-  // engine::Channel
+  // core::Channel
   void receive() override {
     FUZZ_CHECK(in_session_);
     FUZZ_CHECK(!closed_);  // no receive after close (or after a failed send)
@@ -548,7 +548,7 @@ class Driver final : public engine::Channel {
     receive_pending_ = true;
   }
 
-  void send(std::string_view head, std::string_view body, engine::FileRange file) override {
+  void send(std::string_view head, std::string_view body, core::FileRange file) override {
     FUZZ_CHECK(in_session_);
     FUZZ_CHECK(!closed_);       // no send after close (or after a failed send)
     FUZZ_CHECK(!outstanding_);  // one send at a time
@@ -583,21 +583,21 @@ class Driver final : public engine::Channel {
     session_closed_ = true;
   }
 
-  void set_timer(engine::TimerKind kind) override {
+  void set_timer(core::TimerKind kind) override {
     FUZZ_CHECK(in_session_);
     if (closed_) return;  // the engine ignores it
     TRACE("session: set_timer(%d)\n", static_cast<int>(kind));
     FUZZ_CHECK(!outstanding_);  // would replace the send timer: a send without a timeout
     switch (kind) {
-      case engine::TimerKind::none:
+      case core::TimerKind::none:
         timer_ = Timer::none;
         break;
-      case engine::TimerKind::header:
+      case core::TimerKind::header:
         // Re-arming a running header timer lets a client trickling bytes live forever.
         FUZZ_CHECK(timer_ != Timer::header);
         timer_ = Timer::header;
         break;
-      case engine::TimerKind::idle:
+      case core::TimerKind::idle:
         FUZZ_CHECK(timer_ != Timer::idle);  // re-arming would let a trickling client live on
         timer_ = Timer::idle;
         break;
@@ -703,13 +703,12 @@ class Driver final : public engine::Channel {
     }
     TRACE("engine: on_timeout(%s)\n", t == Timer::header ? "header" : "idle");
     call([&] {
-      session_->on_timeout(t == Timer::header ? engine::TimerKind::header
-                                              : engine::TimerKind::idle);
+      session_->on_timeout(t == Timer::header ? core::TimerKind::header : core::TimerKind::idle);
     });
     FUZZ_CHECK(session_closed_);
   }
 
-  std::string read_range(const engine::FileRange& file) {
+  std::string read_range(const core::FileRange& file) {
     std::string out(static_cast<std::size_t>(file.length), '\0');
     std::size_t done = 0;
     while (done < out.size()) {
@@ -729,7 +728,7 @@ class Driver final : public engine::Channel {
     outstanding_.reset();
     timer_ = Timer::none;
     std::uint64_t sent = partial(s.size());
-    if (error == engine::kFileShrank) sent = s.size() - s.file.length + partial(s.file.length);
+    if (error == core::kFileShrank) sent = s.size() - s.file.length + partial(s.file.length);
     if (error == -ETIMEDOUT) closed_ = true;
     response_ = ResponseState{};
     TRACE("engine: on_sent(%d, %llu)\n", error, static_cast<unsigned long long>(sent));
@@ -750,7 +749,7 @@ class Driver final : public engine::Channel {
           return;
         case 1:
           if (outstanding_->file.length == 0) break;  // only sendfile finds a file shorter
-          fail_send(engine::kFileShrank);
+          fail_send(core::kFileShrank);
           return;
         case 2:
           fail_send(-ETIMEDOUT);

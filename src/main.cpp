@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "server/backend_factory.hpp"
 #include "server/server.hpp"
 #include "server/server_config.hpp"
 
@@ -27,7 +28,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("-l,--listen", config.listen,
                  "Address to listen on, IPv4 or IPv6 (default: all addresses)");
-  app.add_option("-t,--threads", config.threads, "Worker threads (default: one per CPU)");
+  app.add_option("-m,--model", config.model,
+                 "Server model: completion (io_uring), epoll, thread-pool, thread-per-connection")
+      ->check(CLI::IsMember(iocomp::server::model_names()))
+      ->capture_default_str();
+  app.add_option("-t,--threads", config.threads,
+                 "Worker threads, or the pool's size for thread-pool (default: one per CPU)");
   app.add_flag("-q,--quiet", config.quiet, "Do not log per-connection events");
   app.add_option("--max-line", config.max_line, "Line protocol: longest file name in bytes")
       ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))

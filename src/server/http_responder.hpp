@@ -1,7 +1,7 @@
 #pragma once
 // Turns one parsed HTTP request into a response: status line, headers and the body as bytes or
 // as ranges of an open file. Touches the file system only through fs::FileRoot; knows nothing
-// of sockets or of the engine.
+// of sockets or of the backends.
 #include <cstdint>
 #include <memory>
 #include <string>

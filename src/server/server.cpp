@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <latch>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -26,16 +25,17 @@
 
 #include "auth/authenticator.hpp"
 #include "auth/user_table.hpp"
-#include "engine/acceptor.hpp"
-#include "engine/admission.hpp"
-#include "engine/listener.hpp"
-#include "engine/uring_worker.hpp"
+#include "core/acceptor.hpp"
+#include "core/admission.hpp"
+#include "core/backend.hpp"
+#include "core/listener.hpp"
 #include "fs/file_root.hpp"
 #include "fs/open_file_cache.hpp"
 #include "http/cors.hpp"
 #include "http/mime_types.hpp"
 #include "log/event_log.hpp"
 #include "log/log_sink.hpp"
+#include "server/backend_factory.hpp"
 #include "server/session.hpp"
 
 namespace iocomp::server {
@@ -79,6 +79,30 @@ void drop_privileges(const std::string& user) {
   if (::setuid(0) == 0) throw std::runtime_error("--user: privileges could not be dropped");
 }
 
+// A session with its own file cache and authenticator, for a model that runs each connection
+// on a thread of its own: nothing is shared, nothing needs a lock.
+class PrivateStateSession final : public core::SessionHandler {
+ public:
+  PrivateStateSession(core::Channel& channel, log::EventLog& log, const SessionContext& context,
+                      const fs::FileRoot& root, const fs::CacheConfig& cache_config,
+                      const auth::UserTable* users)
+      : cache_(root, cache_config),
+        authenticator_(users != nullptr ? std::make_unique<auth::Authenticator>(*users) : nullptr),
+        session_(channel, log, context, cache_, authenticator_.get()) {}
+
+  void on_open() override { session_.on_open(); }
+  void on_receive(std::string_view bytes) override { session_.on_receive(bytes); }
+  void on_receive_end(int error) override { session_.on_receive_end(error); }
+  void on_sent(int error, std::uint64_t bytes) override { session_.on_sent(error, bytes); }
+  void on_timeout(core::TimerKind kind) override { session_.on_timeout(kind); }
+  void on_drain() override { session_.on_drain(); }
+
+ private:
+  fs::OpenFileCache cache_;
+  std::unique_ptr<auth::Authenticator> authenticator_;
+  Session session_;  // last: destroyed first, while the cache it uses still exists
+};
+
 struct FdGuard {
   int fd;
   ~FdGuard() {
@@ -118,7 +142,7 @@ int run_server(const ServerConfig& config) {
   const std::optional<auth::LoadedUsers> users =
       auth_on ? std::optional(auth::load_auth_file(config.auth_file)) : std::nullopt;
   http::CorsPolicy cors = http::make_cors_policy(config.cors_origins, auth_on);
-  const engine::BoundListener listener = engine::open_listener({config.listen, config.port, 4096});
+  const core::BoundListener listener = core::open_listener({config.listen, config.port, 4096});
   FdGuard listen_guard{listener.fd};
   drop_privileges(config.user);
   FdGuard signal_guard{::signalfd(-1, &signals, SFD_CLOEXEC)};
@@ -130,16 +154,17 @@ int run_server(const ServerConfig& config) {
       config, root, mime, http::ParserLimits{config.max_request_line, config.max_header_bytes, 100},
       std::move(cors)};
 
-  engine::WorkerConfig worker_config;
-  worker_config.header_timeout_ms = to_ms(config.header_timeout_s);
-  worker_config.idle_timeout_ms = to_ms(config.idle_timeout_s);
-  worker_config.send_timeout_ms = to_ms(config.send_timeout_s);
-  worker_config.drain_timeout_ms = to_ms(config.drain_timeout_s);
+  core::EngineConfig engine_config;
+  engine_config.header_timeout_ms = to_ms(config.header_timeout_s);
+  engine_config.idle_timeout_ms = to_ms(config.idle_timeout_s);
+  engine_config.send_timeout_ms = to_ms(config.send_timeout_s);
+  engine_config.drain_timeout_ms = to_ms(config.drain_timeout_s);
+  engine_config.workers = config.threads > 0 ? config.threads : default_thread_count();
+  const unsigned thread_count = engine_config.workers;
 
   const fs::CacheConfig cache_config{config.file_cache_entries,
                                      static_cast<std::int64_t>(to_ms(config.file_cache_valid_s)),
                                      config.small_file_max, config.precompressed};
-  const unsigned thread_count = config.threads > 0 ? config.threads : default_thread_count();
   std::vector<std::unique_ptr<fs::OpenFileCache>> caches;
   for (unsigned i = 0; i < thread_count; ++i) {
     caches.push_back(std::make_unique<fs::OpenFileCache>(root, cache_config));
@@ -152,52 +177,44 @@ int run_server(const ServerConfig& config) {
       authenticators.push_back(std::make_unique<auth::Authenticator>(users->users));
     }
   }
-  const engine::SessionFactory factory = [&context, &caches, &authenticators](
-                                             engine::Channel& channel, log::EventLog& log,
-                                             int worker) {
+  const core::SessionFactory factory = [&context, &caches, &authenticators, &root, &cache_config,
+                                        &users](
+                                           core::Channel& channel, log::EventLog& log,
+                                           int worker) -> std::unique_ptr<core::SessionHandler> {
+    if (worker < 0) {
+      // A thread of its own (thread per connection): no worker state to share, so the
+      // connection has its own cache, as servers of that model do.
+      return std::make_unique<PrivateStateSession>(channel, log, context, root, cache_config,
+                                                   users ? &users->users : nullptr);
+    }
+    const auto index = static_cast<std::size_t>(worker);
     auth::Authenticator* authenticator =
-        authenticators.empty() ? nullptr : authenticators[static_cast<std::size_t>(worker)].get();
-    return std::make_unique<Session>(channel, log, context, *caches[worker], authenticator);
+        authenticators.empty() ? nullptr : authenticators[index].get();
+    return std::make_unique<Session>(channel, log, context, *caches[index], authenticator);
   };
   // Unused cached files are closed on the worker's tick: a deleted file's space is freed.
-  const engine::Housekeeping housekeeping = [&caches](int worker, std::int64_t now_ms) {
+  const core::Housekeeping housekeeping = [&caches](int worker, std::int64_t now_ms) {
     return caches[static_cast<std::size_t>(worker)]->sweep(now_ms);
   };
-  engine::AdmissionControl admission(
-      engine::AdmissionLimits{config.max_connections, config.max_connections_per_ip});
-  std::vector<std::unique_ptr<engine::UringWorker>> workers;
-  std::vector<engine::UringWorker*> worker_pointers;
-  for (unsigned i = 0; i < thread_count; ++i) {
-    workers.push_back(std::make_unique<engine::UringWorker>(
-        static_cast<int>(i), worker_config, factory, admission, config.quiet ? nullptr : &sink,
-        housekeeping));
-    worker_pointers.push_back(workers.back().get());
-  }
-  engine::Acceptor acceptor(listener.fd, signal_guard.fd, done_guard.fd, worker_pointers, admission,
-                            engine::AcceptorConfig{100}, &sink);
-
-  std::latch ready(thread_count);
-  std::vector<std::thread> threads;
-  const int done_fd = done_guard.fd;
-  for (auto& worker : workers) {
-    threads.emplace_back([&ready, &worker, done_fd] {
-      worker->enable();
-      ready.count_down();
-      worker->run();
-      const std::uint64_t one = 1;
-      [[maybe_unused]] const ssize_t n = ::write(done_fd, &one, sizeof one);
-    });
-  }
-  ready.wait();
+  core::AdmissionControl admission(
+      core::AdmissionLimits{config.max_connections, config.max_connections_per_ip});
+  const core::BackendEnvironment environment{
+      engine_config, factory, housekeeping, &admission, config.quiet ? nullptr : &sink,
+      done_guard.fd};
+  const std::unique_ptr<core::Backend> backend = make_backend(config.model, environment);
+  core::Acceptor acceptor(listener.fd, signal_guard.fd, done_guard.fd, *backend, admission,
+                          core::AcceptorConfig{}, &sink);
+  backend->start();
 
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
   char stamp[log::kTimestampLength];
   log::format_timestamp(now, stamp);
-  sink.write_now(fmt::format("{} iocomp {} serving {} on {} (port {}) with {} worker{}\n",
-                             std::string_view(stamp, sizeof stamp), IOCOMP_VERSION,
-                             absolute_path(config.root), listener.display, listener.port,
-                             thread_count, thread_count == 1 ? "" : "s"));
+  sink.write_now(
+      fmt::format("{} iocomp {} serving {} on {} (port {}) with {} worker{} ({} model)\n",
+                  std::string_view(stamp, sizeof stamp), IOCOMP_VERSION, absolute_path(config.root),
+                  listener.display, listener.port, thread_count, thread_count == 1 ? "" : "s",
+                  backend->name()));
   // After the "serving" line, which scripts read first to learn the port.
   const auto warn = [&](std::string_view text) {
     ::clock_gettime(CLOCK_REALTIME, &now);
@@ -217,8 +234,7 @@ int run_server(const ServerConfig& config) {
   }
 
   acceptor.run();
-  for (auto& t : threads) t.join();
-  workers.clear();
+  backend->join();
 
   ::clock_gettime(CLOCK_REALTIME, &now);
   log::format_timestamp(now, stamp);

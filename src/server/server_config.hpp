@@ -11,7 +11,8 @@ struct ServerConfig {
   std::string root = ".";
   std::string listen;  // "" = all addresses
   std::uint16_t port = 8182;
-  unsigned threads = 0;  // 0 = one per CPU
+  std::string model = "completion";  // the server model: see server/backend_factory.hpp
+  unsigned threads = 0;              // 0 = one per CPU
   bool quiet = false;
 
   std::size_t max_line = 1024;           // line protocol: longest file name

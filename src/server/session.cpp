@@ -14,14 +14,14 @@ namespace iocomp::server {
 namespace {
 
 std::string_view describe_error(int error) {
-  if (error == engine::kFileShrank) return "file shrank during the transfer";
+  if (error == core::kFileShrank) return "file shrank during the transfer";
   if (error == -ETIMEDOUT) return "send timeout: the client stopped reading";
   return std::strerror(-error);
 }
 
 }  // namespace
 
-Session::Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context,
+Session::Session(core::Channel& channel, log::EventLog& log, const SessionContext& context,
                  fs::OpenFileCache& cache, auth::Authenticator* authenticator)
     : channel_(channel),
       log_(log),
@@ -41,7 +41,7 @@ Session::~Session() {
 
 void Session::on_open() {
   log_.event(channel_.peer(), "accepted");
-  channel_.set_timer(engine::TimerKind::header);
+  channel_.set_timer(core::TimerKind::header);
   header_timer_running_ = true;
   channel_.receive();
 }
@@ -84,10 +84,10 @@ void Session::process() {
   // head and body: bytes trickling in do not re-arm it, so a slowloris client is cut at
   // --header-timeout.
   if (input_.empty() && requests_ > 0 && body_to_discard_ == 0) {
-    channel_.set_timer(engine::TimerKind::idle);
+    channel_.set_timer(core::TimerKind::idle);
     header_timer_running_ = false;
   } else if (!header_timer_running_) {
-    channel_.set_timer(engine::TimerKind::header);
+    channel_.set_timer(core::TimerKind::header);
     header_timer_running_ = true;
   }
   channel_.receive();
@@ -169,7 +169,7 @@ std::size_t Session::handle_http(std::string_view input) {
 
 void Session::start_response() {
   sending_ = true;
-  header_timer_running_ = false;  // the engine's send timer takes the connection's timer slot
+  header_timer_running_ = false;  // the backend's send timer takes the connection's timer slot
   part_index_ = 0;
   response_bytes_ = 0;
   started_ = std::chrono::steady_clock::now();
@@ -178,7 +178,7 @@ void Session::start_response() {
 
 void Session::send_part() {
   const ResponsePart& part = response_.parts[part_index_];
-  engine::FileRange range;
+  core::FileRange range;
   if (part.file_length > 0) range = {response_.file->file.fd(), part.file_offset, part.file_length};
   channel_.send(part.bytes, part.body, range);
 }
@@ -196,7 +196,7 @@ void Session::on_sent(int error, std::uint64_t bytes) {
   if (error != 0) {
     log_.event(channel_.peer(), "error: transfer of {} aborted after {} bytes: {}",
                log::Untrusted{response_.detail}, response_bytes_, describe_error(error));
-    if (error == engine::kFileShrank) cache_.invalidate(response_.cache_key);
+    if (error == core::kFileShrank) cache_.invalidate(response_.cache_key);
     response_.clear();
     close("transfer aborted");
     return;
@@ -238,9 +238,9 @@ void Session::on_receive_end(int error) {
   }
 }
 
-void Session::on_timeout(engine::TimerKind kind) {
+void Session::on_timeout(core::TimerKind kind) {
   log_.event(channel_.peer(), "error: {} timeout",
-             kind == engine::TimerKind::header ? "request header" : "keep-alive idle");
+             kind == core::TimerKind::header ? "request header" : "keep-alive idle");
   close("timeout");
 }
 

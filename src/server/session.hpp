@@ -1,5 +1,5 @@
 #pragma once
-// A connection's protocol state machine: the one place where the engine (bytes in, sends out,
+// A connection's protocol state machine: the one place where a backend (bytes in, sends out,
 // timers) meets the protocols (line protocol, HTTP/1.1). The first line decides the protocol.
 #include <chrono>
 #include <cstdint>
@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "auth/authenticator.hpp"
-#include "engine/channel.hpp"
+#include "core/channel.hpp"
 #include "fs/file_root.hpp"
 #include "fs/open_file_cache.hpp"
 #include "http/cors.hpp"
@@ -29,14 +29,14 @@ struct SessionContext {
   http::CorsPolicy cors;
 };
 
-class Session final : public engine::SessionHandler {
+class Session final : public core::SessionHandler {
  public:
   // Request bodies up to this size are read and discarded to keep the connection; larger ones
   // (and chunked ones) are answered with "Connection: close".
   static constexpr std::uint64_t kMaxDrainedBody = 65536;
 
   // `authenticator`: the worker's, nullptr when authentication is off.
-  Session(engine::Channel& channel, log::EventLog& log, const SessionContext& context,
+  Session(core::Channel& channel, log::EventLog& log, const SessionContext& context,
           fs::OpenFileCache& cache, auth::Authenticator* authenticator = nullptr);
   ~Session() override;
 
@@ -44,7 +44,7 @@ class Session final : public engine::SessionHandler {
   void on_receive(std::string_view bytes) override;
   void on_receive_end(int error) override;
   void on_sent(int error, std::uint64_t bytes) override;
-  void on_timeout(engine::TimerKind kind) override;
+  void on_timeout(core::TimerKind kind) override;
   void on_drain() override;
 
  private:
@@ -63,7 +63,7 @@ class Session final : public engine::SessionHandler {
   // `reason` is a string literal, shown in the "closed" event.
   void close(std::string_view reason);
 
-  engine::Channel& channel_;
+  core::Channel& channel_;
   log::EventLog& log_;
   const SessionContext& context_;
   fs::OpenFileCache& cache_;

@@ -1,4 +1,4 @@
-#include "engine/uring_connection.hpp"
+#include "backends/uring/uring_connection.hpp"
 
 #include <poll.h>
 #include <sys/sendfile.h>
@@ -7,22 +7,19 @@
 #include <cerrno>
 #include <climits>
 
-#include "engine/operation.hpp"
+#include "backends/uring/operation.hpp"
 
-namespace iocomp::engine {
+namespace iocomp::uring {
 
 Connection::Connection(UringWorker& worker, int fd, std::string peer, std::string address_key)
-    : worker_(worker), fd_(fd), peer_(std::move(peer)), address_key_(std::move(address_key)) {}
+    : core::LoopConnection(worker, std::move(peer), std::move(address_key)),
+      ring_(worker),
+      fd_(fd) {}
 
 Connection::~Connection() {
   // The session goes first: it may own files whose ranges were being sent.
   session_.reset();
   if (fd_ >= 0) ::close(fd_);
-}
-
-void Connection::start(std::unique_ptr<SessionHandler> session) {
-  session_ = std::move(session);
-  session_->on_open();
 }
 
 void Connection::receive() {
@@ -31,8 +28,8 @@ void Connection::receive() {
 }
 
 void Connection::submit_recv() {
-  io_uring_sqe* sqe = worker_.get_sqe();
-  io_uring_prep_recv(sqe, fd_, nullptr, worker_.config_.recv_buffer_size, 0);
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_recv(sqe, fd_, nullptr, ring_.recv_buffer_size(), 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = 0;
   io_uring_sqe_set_data64(sqe, pack(OpKind::recv, this));
@@ -54,15 +51,15 @@ void Connection::on_recv_complete(int res, unsigned flags) {
     ~Recycle() {
       if (active) worker.recycle_buffer(id);
     }
-  } recycle{worker_, has_buffer, buffer_id};
+  } recycle{ring_, has_buffer, buffer_id};
   if (state_ == State::open && res > 0) {
-    session_->on_receive({worker_.buffer_data(buffer_id), static_cast<std::size_t>(res)});
+    session_->on_receive({ring_.buffer_data(buffer_id), static_cast<std::size_t>(res)});
   } else if (state_ == State::lingering && res > 0) {
     submit_recv();  // discard and keep reading until the peer closes or the timer fires
   } else if (state_ == State::open && (res == -ENOBUFS || res == -EAGAIN || res == -EINTR)) {
     // Every provided buffer is in use: try again once this turn's completions returned some.
     queued_ = true;
-    worker_.retry_recv_.push(this);
+    ring_.queue_retry_recv(*this);
   } else if (state_ == State::open) {
     session_->on_receive_end(res);
   } else if (state_ == State::lingering) {
@@ -80,7 +77,7 @@ void Connection::retry_recv() {
   }
 }
 
-void Connection::send(std::string_view head, std::string_view body, FileRange file) {
+void Connection::send(std::string_view head, std::string_view body, core::FileRange file) {
   if (state_ != State::open) return;
   send_active_ = true;
   iov_[0] = {const_cast<char*>(head.data()), head.size()};
@@ -88,19 +85,18 @@ void Connection::send(std::string_view head, std::string_view body, FileRange fi
   iov_first_ = head.empty() ? 1 : 0;
   file_ = file;
   bytes_sent_ = 0;
-  worker_.arm_timer(*this, UringWorker::TimerClass::send);
+  worker_.arm_timer(*this, core::TimerClass::send);
   if (!head.empty() || !body.empty()) {
     submit_send_bytes(false);
   } else {
     // Never complete inside the call that started the send: the session is still on the stack.
-    queued_ = true;
-    worker_.resume_send_.push(this);
+    defer_send();
   }
 }
 
 void Connection::submit_send_bytes(bool poll_first) {
   while (iov_first_ < 2 && iov_[iov_first_].iov_len == 0) ++iov_first_;
-  io_uring_sqe* sqe = worker_.get_sqe();
+  io_uring_sqe* sqe = ring_.get_sqe();
   // MSG_MORE holds the bytes back so that they leave in the same segment as the file's start.
   const int flags = MSG_NOSIGNAL | (file_.length > 0 ? MSG_MORE : 0);
   if (iov_first_ == 1 || iov_[1].iov_len == 0) {
@@ -132,7 +128,7 @@ void Connection::on_send_complete(int res) {
     return;
   }
   bytes_sent_ += static_cast<std::uint64_t>(res);
-  if (res > 0) worker_.arm_timer(*this, UringWorker::TimerClass::send);
+  if (res > 0) worker_.arm_timer(*this, core::TimerClass::send);
   // Advance over what was sent (a short send can end anywhere in either buffer).
   auto left = static_cast<std::size_t>(res);
   while (iov_first_ < 2 && left > 0) {
@@ -154,7 +150,7 @@ void Connection::on_send_complete(int res) {
 void Connection::wait_writable() {
   awaiting_writable_ = true;
   if (poll_armed_) return;  // the armed poll reports the next time the socket drains
-  io_uring_sqe* sqe = worker_.get_sqe();
+  io_uring_sqe* sqe = ring_.get_sqe();
   io_uring_prep_poll_multishot(sqe, fd_, POLLOUT);
   io_uring_sqe_set_data64(sqe, pack(OpKind::poll_out, this));
   ++inflight_;
@@ -163,7 +159,7 @@ void Connection::wait_writable() {
 
 void Connection::cancel_poll_out() {
   if (!poll_armed_ || poll_cancelling_) return;
-  io_uring_sqe* sqe = worker_.get_sqe();
+  io_uring_sqe* sqe = ring_.get_sqe();
   io_uring_prep_cancel64(sqe, pack(OpKind::poll_out, this), 0);
   io_uring_sqe_set_data64(sqe, pack(OpKind::cancel));
   poll_cancelling_ = true;
@@ -193,11 +189,10 @@ void Connection::on_poll_out_complete(int /*res*/, unsigned flags) {
 // (wait_writable). At most send_chunk bytes go per turn so one large download cannot starve the
 // other connections of this worker.
 void Connection::send_file() {
-  std::uint64_t budget = worker_.config_.send_chunk;
+  std::uint64_t budget = worker_.config().send_chunk;
   while (file_.length > 0) {
     if (budget == 0) {
-      queued_ = true;
-      worker_.resume_send_.push(this);
+      defer_send();
       return;
     }
     const std::uint64_t want64 = file_.length < budget ? file_.length : budget;
@@ -210,7 +205,7 @@ void Connection::send_file() {
       file_.length -= sent;
       bytes_sent_ += sent;
       budget -= sent < budget ? sent : budget;
-      worker_.arm_timer(*this, UringWorker::TimerClass::send);
+      worker_.arm_timer(*this, core::TimerClass::send);
       // A short count means a full socket or the end of a file that shrank; only the next call
       // tells which (EAGAIN or 0). Waiting for writability on a short count at end of file
       // would wait for an edge that never comes: the socket is not full, so draining it wakes
@@ -218,7 +213,7 @@ void Connection::send_file() {
       continue;
     }
     if (n == 0) {
-      finish_send(kFileShrank);
+      finish_send(core::kFileShrank);
       return;
     }
     if (errno == EINTR) continue;
@@ -233,7 +228,6 @@ void Connection::send_file() {
 }
 
 void Connection::resume_send() {
-  queued_ = false;
   if (state_ == State::open && send_active_) {
     send_file();
   } else {
@@ -259,7 +253,7 @@ void Connection::close() {
   // closes. Closing with unread input would send RST and could destroy the response in flight.
   state_ = State::lingering;
   ::shutdown(fd_, SHUT_WR);
-  worker_.arm_timer(*this, UringWorker::TimerClass::linger);
+  worker_.arm_timer(*this, core::TimerClass::linger);
   if (!recv_armed_ && !queued_) submit_recv();
 }
 
@@ -276,49 +270,27 @@ void Connection::hard_close() {
   maybe_release();
 }
 
-void Connection::set_timer(TimerKind kind) {
-  if (state_ != State::open) return;
-  switch (kind) {
-    case TimerKind::none:
-      worker_.disarm_timer(*this);
-      break;
-    case TimerKind::header:
-      worker_.arm_timer(*this, UringWorker::TimerClass::header);
-      break;
-    case TimerKind::idle:
-      worker_.arm_timer(*this, UringWorker::TimerClass::idle);
-      break;
-  }
-}
-
-void Connection::on_timer(UringWorker::TimerClass cls) {
+void Connection::on_timer(core::TimerClass cls) {
   switch (cls) {
-    case UringWorker::TimerClass::header:
-      session_->on_timeout(TimerKind::header);
+    case core::TimerClass::header:
+      session_->on_timeout(core::TimerKind::header);
       break;
-    case UringWorker::TimerClass::idle:
-      session_->on_timeout(TimerKind::idle);
+    case core::TimerClass::idle:
+      session_->on_timeout(core::TimerKind::idle);
       break;
-    case UringWorker::TimerClass::send: {
+    case core::TimerClass::send: {
       // The client stopped reading: abort the transfer, then tell the session.
       const std::uint64_t sent = bytes_sent_;
       hard_close();
       session_->on_sent(-ETIMEDOUT, sent);
       break;
     }
-    case UringWorker::TimerClass::linger:
-    case UringWorker::TimerClass::none:
-    case UringWorker::TimerClass::count:
+    case core::TimerClass::linger:
+    case core::TimerClass::none:
+    case core::TimerClass::count:
       hard_close();
       break;
   }
 }
 
-void Connection::maybe_release() {
-  if (releasable()) {
-    queued_ = true;
-    worker_.release_.push(this);
-  }
-}
-
-}  // namespace iocomp::engine
+}  // namespace iocomp::uring

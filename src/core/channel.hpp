@@ -1,11 +1,12 @@
 #pragma once
-// The contract between the engine and a connection's protocol state machine (a session).
-// The engine owns sockets and in-flight operations; the session owns protocol state and
-// decides what to read, what to send and when to close. Nothing here names io_uring.
+// The contract between a server model (a backend: io_uring, epoll, threads) and a connection's
+// protocol state machine (a session). The backend owns sockets and in-flight operations; the
+// session owns protocol state and decides what to read, what to send and when to close. Every
+// backend honours the same promises, so one session serves them all.
 #include <cstdint>
 #include <string_view>
 
-namespace iocomp::engine {
+namespace iocomp::core {
 
 // A byte range of an open file, sent zero-copy after the head bytes of a send.
 struct FileRange {
@@ -56,4 +57,4 @@ class Channel {
   virtual bool draining() const = 0;
 };
 
-}  // namespace iocomp::engine
+}  // namespace iocomp::core

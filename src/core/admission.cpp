@@ -1,8 +1,8 @@
-#include "engine/admission.hpp"
+#include "core/admission.hpp"
 
-#include "engine/listener.hpp"
+#include "core/listener.hpp"
 
-namespace iocomp::engine {
+namespace iocomp::core {
 
 Admission AdmissionControl::admit(const std::string& key) {
   if (total_.load(std::memory_order_relaxed) >= limits_.max_connections) {
@@ -33,4 +33,4 @@ std::string AdmissionControl::address_key(const sockaddr_storage& peer) {
   return format_ip(peer);
 }
 
-}  // namespace iocomp::engine
+}  // namespace iocomp::core

@@ -5,7 +5,7 @@
 
 #include <string>
 
-namespace iocomp::engine {
+namespace iocomp::core {
 
 struct ListenSpec {
   std::string address;  // "" = all addresses (dual-stack [::] with a 0.0.0.0 fallback)
@@ -28,4 +28,4 @@ std::string format_ip(const sockaddr_storage& address);
 // "ip:port" for IPv4 and IPv4-mapped peers, "[ip]:port" for IPv6.
 std::string format_socket_address(const void* sockaddr_storage_ptr);
 
-}  // namespace iocomp::engine
+}  // namespace iocomp::core

@@ -11,7 +11,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace iocomp::engine {
+namespace iocomp::core {
 
 struct AdmissionLimits {
   std::size_t max_connections = 20000;
@@ -39,4 +39,4 @@ class AdmissionControl {
   std::unordered_map<std::string, std::size_t> per_address_;
 };
 
-}  // namespace iocomp::engine
+}  // namespace iocomp::core

@@ -5,14 +5,14 @@
 // UringWorker::dispatch.
 #include <cstdint>
 
-namespace iocomp::engine {
+namespace iocomp::uring {
 
 enum class OpKind : std::uint64_t {
   recv = 1,      // connection: one receive into a provided buffer
   send = 2,      // connection: head bytes
   poll_out = 3,  // connection: multishot POLLOUT, the socket became writable again
-  incoming = 4,  // message from the acceptor: res is a new socket
-  stop = 5,      // message from the main thread: drain and stop
+  incoming = 4,  // message from the acceptor: an IncomingConnection* in the rest
+  stop = 5,      // message from the acceptor: drain and stop
   tick = 6,      // the worker's timer tick
   cancel = 7,    // a cancellation request (its own completion carries nothing to act on)
 };
@@ -35,4 +35,4 @@ T* object_of(std::uint64_t user_data) {
   return reinterpret_cast<T*>(user_data & ~kKindMask);
 }
 
-}  // namespace iocomp::engine
+}  // namespace iocomp::uring

@@ -1,4 +1,4 @@
-#include "engine/listener.hpp"
+#include "core/listener.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-namespace iocomp::engine {
+namespace iocomp::core {
 namespace {
 
 [[noreturn]] void fail(const std::string& what, int err) {
@@ -130,4 +130,4 @@ BoundListener open_listener(const ListenSpec& spec) {
   return result;
 }
 
-}  // namespace iocomp::engine
+}  // namespace iocomp::core

@@ -1,7 +1,7 @@
 #pragma once
 #include <liburing.h>
 
-namespace iocomp::engine {
+namespace iocomp::uring {
 
 // A free submission slot; when the queue is full, hands it to the kernel first. Never null.
 inline io_uring_sqe* next_sqe(io_uring& ring) {
@@ -13,4 +13,4 @@ inline io_uring_sqe* next_sqe(io_uring& ring) {
   return sqe;
 }
 
-}  // namespace iocomp::engine
+}  // namespace iocomp::uring

@@ -1,0 +1,21 @@
+#include "server/backend_factory.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "backends/uring/uring_backend.hpp"
+
+namespace iocomp::server {
+
+const std::vector<std::string_view>& model_names() {
+  static const std::vector<std::string_view> names = {"completion"};
+  return names;
+}
+
+std::unique_ptr<core::Backend> make_backend(std::string_view model,
+                                            const core::BackendEnvironment& environment) {
+  if (model == "completion") return std::make_unique<uring::UringBackend>(environment);
+  throw std::invalid_argument("unknown --model " + std::string(model));
+}
+
+}  // namespace iocomp::server
