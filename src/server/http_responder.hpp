@@ -26,6 +26,19 @@ struct ResponsePart {
   bool has_payload() const { return !body.empty() || file_length > 0; }
 };
 
+// The rest of a response body, produced while it is sent, a bounded piece at a time (a directory
+// listing): what one call costs in memory and time is bounded, whatever the size of the body.
+class BodySource {
+ public:
+  enum class Status { more, done, failed };
+  virtual ~BodySource() = default;
+  // Appends the next piece of the body to `out`. `out` may stay empty with Status::more: the
+  // source did a bounded amount of work and is to be called again on a later loop turn, after
+  // the worker's other connections. done: `out` holds the last bytes (possibly none); failed:
+  // the body cannot be completed (the connection must close, the response is cut short).
+  virtual Status next(std::string& out) = 0;
+};
+
 // A response as a sequence of parts, each sent with one Channel::send. A small file's head and
 // body leave in one send (two iovecs), and the body is never copied per request.
 struct Response {
@@ -37,6 +50,11 @@ struct Response {
   std::string detail;                          // for the log: the file name or the error
   std::string cache_key;                       // the name `file` was opened under
   std::uint64_t body_bytes = 0;
+  // After the parts: the rest of the body, of a length not known in advance, framed with
+  // Transfer-Encoding: chunked when `chunked`, else delimited by closing the connection
+  // (HTTP/1.0: `close` is set).
+  std::unique_ptr<BodySource> source;
+  bool chunked = false;
 
   void clear();
   // The bytes under construction (creates the first part).
@@ -46,8 +64,9 @@ struct Response {
 
 class HttpResponder {
  public:
-  HttpResponder(const fs::FileRoot& root, fs::OpenFileCache& cache, const http::MimeTypes& mime)
-      : root_(root), cache_(cache), mime_(mime) {}
+  HttpResponder(const fs::FileRoot& root, fs::OpenFileCache& cache, const http::MimeTypes& mime,
+                std::size_t max_listing_entries = 10000)
+      : root_(root), cache_(cache), mime_(mime), max_listing_entries_(max_listing_entries) {}
 
   // Builds the response to `request`. `keep_alive` is what the connection can still offer
   // (false when draining). now_ms: monotonic milliseconds, for the file cache.
@@ -67,6 +86,7 @@ class HttpResponder {
   const fs::FileRoot& root_;
   fs::OpenFileCache& cache_;
   const http::MimeTypes& mime_;
+  std::size_t max_listing_entries_;
 };
 
 // Status line, Date, Server and Connection; the caller adds the rest and the blank line.
