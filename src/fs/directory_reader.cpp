@@ -46,10 +46,10 @@ DirectoryReader::~DirectoryReader() {
 DirectoryReader::Status DirectoryReader::read(std::size_t max_examined,
                                               std::vector<ListedEntry>& out) {
   if (error_ != 0) return Status::error;
+  if (at_end_) return Status::end;
   if (!buffer_) buffer_ = std::make_unique<char[]>(kBufferSize);
   for (std::size_t examined = 0; examined < max_examined; ++examined) {
     if (position_ == filled_) {
-      if (at_end_) return Status::end;
       ssize_t n;
       do {
         n = ::getdents64(fd_, buffer_.get(), kBufferSize);
@@ -94,7 +94,7 @@ DirectoryReader::Status DirectoryReader::read(std::size_t max_examined,
     out.push_back({std::string(name), S_ISDIR(st.st_mode), static_cast<std::uint64_t>(st.st_size),
                    st.st_mtim.tv_sec});
   }
-  return position_ == filled_ && at_end_ ? Status::end : Status::more;
+  return Status::more;
 }
 
 }  // namespace iocomp::fs
