@@ -1,7 +1,7 @@
 // libFuzzer harness for the whole connection state machine, server::Session, driven in memory the
 // way the io_uring engine drives it: no socket, no ring. The harness is the engine: a fake
 // core::Channel records what the session asks for and checks the contract of
-// src/engine/channel.hpp, and a driver loop delivers the client's bytes in fuzz-chosen chunks
+// src/core/channel.hpp, and a driver loop delivers the client's bytes in fuzz-chosen chunks
 // (only while a receive is pending), completes or fails sends (never from inside send()), fires
 // the armed timer, drains, and stops calling the session once the connection is closed.
 //
@@ -9,7 +9,9 @@
 // consumes input: request heads, skipped Content-Length bodies, the first-line sniff) says which
 // requests are complete at any moment. With it the harness checks that every complete request is
 // answered once, in order, with a well-framed response (status line, Content-Length matching the
-// bytes sent, HEAD and 304 without a body, Connection: close if and only if the session closes),
+// bytes sent, or a streamed directory listing: strict chunked framing ending with 0 CRLF CRLF for
+// HTTP/1.1, a body ended by closing the connection for HTTP/1.0; HEAD and 304 without a body,
+// Connection: close if and only if the session closes),
 // that a session waiting for input holds no more than the configured limits of unanswered bytes,
 // that the header and idle timers follow the documented rules, and that no response ever carries
 // a file from outside the root (or a hidden file, unless allowed).
@@ -73,6 +75,10 @@ using namespace iocomp;
 constexpr std::string_view kSecretMarker = "IOCOMP-FUZZ-SECRET-outside-the-root";
 constexpr std::string_view kHiddenMarker = "IOCOMP-FUZZ-HIDDEN-dotfile";
 constexpr std::string_view kListingStart = "<!DOCTYPE html>\n<html lang=\"en\">";
+constexpr std::string_view kJsonListingStart = "{\"path\":";
+// A streamed body's pieces: ListingBody::kPieceBytes and one row.
+constexpr std::size_t kMaxChunkData = 32768 + 4096;
+constexpr int kManyFiles = 300;  // more than one batch of directory reading
 constexpr std::string_view kPeer = "192.0.2.7:50123";
 constexpr std::size_t kMaxChunk = 4096;  // the engine's receive buffer
 
@@ -101,6 +107,7 @@ bool contains(std::string_view s, std::string_view needle) {
 //   escape-link -> ../secret.txt, escape-abs-link -> <base>/secret.txt, escape-dir-link -> ..
 //   .hidden, .hidden-dir/file.txt     served only with allow_hidden
 //   fifo-node                         never served
+//   many/file-NNN (300 empty files)   a listing read in several batches, with yields
 
 struct KnownFile {
   std::string name;  // as a client asks for it, relative to the root
@@ -137,7 +144,7 @@ class Fixture {
     const std::string root = base_ + "/root";
     write_file(base_ + "/secret.txt", std::string(kSecretMarker) + "\n");
     FUZZ_CHECK(::mkdir(root.c_str(), 0755) == 0);
-    for (const char* dir : {"/sub", "/sub/deeper", "/www", "/.hidden-dir"}) {
+    for (const char* dir : {"/sub", "/sub/deeper", "/www", "/.hidden-dir", "/many"}) {
       FUZZ_CHECK(::mkdir((root + dir).c_str(), 0755) == 0);
     }
     add(root, "small.txt", "Hello from iocomp: a small file.\n");
@@ -159,6 +166,9 @@ class Fixture {
                0);
     FUZZ_CHECK(::symlink("..", (root + "/escape-dir-link").c_str()) == 0);
     FUZZ_CHECK(::mkfifo((root + "/fifo-node").c_str(), 0644) == 0);
+    for (int i = 0; i < kManyFiles; ++i) {
+      write_file(root + "/many/file-" + std::to_string(1000 + i), "");
+    }
 
     root_ = std::make_unique<fs::FileRoot>(root, false);
     root_hidden_ = std::make_unique<fs::FileRoot>(root, true);
@@ -230,8 +240,9 @@ class Fixture {
 //   bit 4     file cache validity 0 ms: every hit re-checks the file
 //   bit 5     small_file_max 0: every non-empty file goes by FileRange (sendfile path)
 //   bit 6     allow_hidden
-//   bit 7     small limits (max_line 16, max_request_line 40, max_header_bytes 160), so that the
-//             limits are reached with short inputs; otherwise the defaults (1024, 8192, 16384)
+//   bit 7     small limits (max_line 16, max_request_line 40, max_header_bytes 160,
+//             max_listing_entries 2), so that the limits are reached with short inputs; otherwise
+//             the defaults (1024, 8192, 16384, 10000)
 struct Setup {
   server::ServerConfig config;
   fs::CacheConfig cache;
@@ -248,6 +259,7 @@ struct Setup {
       config.max_line = 16;
       config.max_request_line = 40;
       config.max_header_bytes = 160;
+      config.max_listing_entries = 2;
     }
     cache = fs::CacheConfig{config.file_cache_entries,
                             static_cast<std::int64_t>(config.file_cache_valid_s * 1000.0),
@@ -316,10 +328,11 @@ std::size_t chunk_size(std::uint8_t b, std::size_t remaining) {
 struct Expected {
   enum class Kind { http, http_error, line, line_too_long };
   Kind kind = Kind::http;
-  int error_status = 0;  // http_error: the parser's status
-  bool head = false;     // http: a HEAD request, answered without a body
-  bool chunked = false;  // http: Transfer-Encoding: chunked (answered, then closed)
-  std::string name;      // line: the requested name
+  int error_status = 0;   // http_error: the parser's status
+  bool head = false;      // http: a HEAD request, answered without a body
+  bool chunked = false;   // http: Transfer-Encoding: chunked (answered, then closed)
+  std::string name;       // line: the requested name
+  int version_minor = 1;  // http: HTTP/1.<minor>
 };
 
 class Model {
@@ -341,18 +354,19 @@ class Model {
         const protocol::LineResult line = protocol::parse_line(input, config_.max_line);
         if (line.status == protocol::LineStatus::need_more) return;
         if (line.status == protocol::LineStatus::too_long) {
-          requests_.push_back({Expected::Kind::line_too_long, 0, false, false, {}});
+          requests_.push_back({Expected::Kind::line_too_long, 0, false, false, {}, 1});
           stopped_ = true;  // answered with the error, then closed
           return;
         }
-        requests_.push_back({Expected::Kind::line, 0, false, false, std::string(line.name)});
+        requests_.push_back({Expected::Kind::line, 0, false, false, std::string(line.name), 1});
         cursor_ += line.consumed;
       } else {
         http::Request request;
         const http::ParseResult parsed = http::parse_request(input, limits_, request);
         if (parsed.status == http::ParseStatus::need_more) return;
         if (parsed.status == http::ParseStatus::error) {
-          requests_.push_back({Expected::Kind::http_error, parsed.error_status, false, false, {}});
+          requests_.push_back(
+              {Expected::Kind::http_error, parsed.error_status, false, false, {}, 1});
           stopped_ = true;  // answered, then closed
           return;
         }
@@ -360,7 +374,8 @@ class Model {
                              0,
                              request.method_kind == http::Method::head,
                              !request.transfer_encoding.empty(),
-                             {}});
+                             {},
+                             request.version_minor});
         cursor_ += parsed.consumed;
         if (!request.transfer_encoding.empty() ||
             request.content_length.value_or(0) > server::Session::kMaxDrainedBody) {
@@ -414,6 +429,8 @@ struct ParsedHead {
   bool close = false;
   std::optional<std::uint64_t> content_length;
   std::string_view content_range;
+  bool chunked = false;  // Transfer-Encoding: chunked
+  bool vary_accept = false;
 };
 
 bool parse_uint(std::string_view s, std::uint64_t& out) {
@@ -457,9 +474,66 @@ bool parse_head(std::string_view bytes, ParsedHead& out) {
       out.close = true;
     } else if (name == "Content-Range") {
       out.content_range = value;
+    } else if (name == "Transfer-Encoding") {
+      if (out.chunked || value != "chunked") return false;
+      out.chunked = true;
+    } else if (name == "Vary") {
+      out.vary_accept = value == "Accept";
     }
   }
-  return true;
+  // Content-Length and Transfer-Encoding together make the framing ambiguous (RFC 9112 6.3).
+  return !(out.chunked && out.content_length);
+}
+
+enum class ChunkedBody { incomplete, complete, invalid };
+
+// Decodes a chunked body strictly, from its first byte: hex chunk sizes without extensions, CRLF
+// after each size line and each chunk's data, no chunk larger than a streamed piece, the
+// terminating zero-size chunk without trailers and nothing after it.
+ChunkedBody decode_chunked(std::string_view body, std::string& decoded) {
+  decoded.clear();
+  std::size_t pos = 0;
+  for (;;) {
+    const std::size_t eol = body.find("\r\n", pos);
+    if (eol == std::string_view::npos) {
+      return body.size() - pos > 18 ? ChunkedBody::invalid : ChunkedBody::incomplete;
+    }
+    const std::string_view digits = body.substr(pos, eol - pos);
+    if (digits.empty() || digits.size() > 16) return ChunkedBody::invalid;
+    std::uint64_t size = 0;
+    for (char c : digits) {
+      int v;
+      if (c >= '0' && c <= '9') {
+        v = c - '0';
+      } else if (c >= 'a' && c <= 'f') {
+        v = c - 'a' + 10;
+      } else if (c >= 'A' && c <= 'F') {
+        v = c - 'A' + 10;
+      } else {
+        return ChunkedBody::invalid;
+      }
+      size = size * 16 + static_cast<std::uint64_t>(v);
+    }
+    pos = eol + 2;
+    if (size == 0) {
+      if (body.size() - pos < 2) {
+        return body.substr(pos) == std::string_view("\r\n").substr(0, body.size() - pos)
+                   ? ChunkedBody::incomplete
+                   : ChunkedBody::invalid;
+      }
+      if (body.substr(pos, 2) != "\r\n") return ChunkedBody::invalid;  // trailers: never sent
+      return pos + 2 == body.size() ? ChunkedBody::complete : ChunkedBody::invalid;
+    }
+    if (size > kMaxChunkData) return ChunkedBody::invalid;
+    const auto n = static_cast<std::size_t>(size);
+    if (body.size() - pos < n + 2) {
+      if (body.size() - pos > n && body[pos + n] != '\r') return ChunkedBody::invalid;
+      return ChunkedBody::incomplete;
+    }
+    decoded.append(body.substr(pos, n));
+    if (body.substr(pos + n, 2) != "\r\n") return ChunkedBody::invalid;
+    pos += n + 2;
+  }
 }
 
 bool known_status(int status) {
@@ -483,9 +557,13 @@ struct OutstandingSend {
   std::uint64_t size() const { return head.size() + body.size() + file.length; }
 };
 
+// How the end of an HTTP response body is known.
+enum class Framing { length, chunked, close };
+
 struct ResponseState {
   bool active = false;  // started and not all of it sent
   bool http = false;
+  Framing framing = Framing::length;
   std::size_t index = 0;  // the request answered
   ParsedHead head;
   std::uint64_t expected_body = 0;
@@ -558,9 +636,11 @@ class Driver final : public core::Channel {
       const auto size = static_cast<std::uint64_t>(st.st_size);
       FUZZ_CHECK(file.offset <= size && file.length <= size - file.offset);
     }
-    // Nothing to send: only an empty file on the line protocol has no bytes at all.
+    // Nothing to send: an empty file on the line protocol, or a streamed body whose source did
+    // some work without bytes yet (a yield: the engine completes it on a later loop turn).
     if (head.empty() && body.empty() && file.length == 0) {
-      FUZZ_CHECK(model_.protocol() == protocol::Protocol::line);
+      FUZZ_CHECK(model_.protocol() == protocol::Protocol::line ||
+                 (response_.active && response_.framing != Framing::length));
     }
     TRACE("session: send(head %zu bytes, body %zu bytes, file fd %d [%llu, +%llu))\n", head.size(),
           body.size(), file.fd, static_cast<unsigned long long>(file.offset),
@@ -769,10 +849,16 @@ class Driver final : public core::Channel {
     bytes += read_range(s.file);
     const bool finished = transmitted(s, bytes);
     const bool expect_close = finished && close_expected_;
+    const bool close_delimited = response_.active && response_.framing == Framing::close;
     TRACE("engine: on_sent(0, %llu)%s\n", static_cast<unsigned long long>(s.size()),
           finished ? ", response complete" : "");
     call([&] { session_->on_sent(0, s.size()); });
-    if (finished) {
+    if (close_delimited && !outstanding_) {
+      // The body ends with the connection: after its last piece the session must close.
+      FUZZ_CHECK(session_closed_);
+      const std::string data = std::move(response_.data);
+      finish_http_response(std::string_view(data).substr(response_.head.size));
+    } else if (finished) {
       if (expect_close) {
         FUZZ_CHECK(session_closed_);
       } else if (session_closed_) {
@@ -837,10 +923,26 @@ class Driver final : public core::Channel {
       response_.expected_body = *parsed.content_length;
     } else if (parsed.status == 304 || parsed.status == 204) {  // 204: OPTIONS
       FUZZ_CHECK(!parsed.content_length);
+    } else if (!parsed.content_length) {
+      // A streamed directory listing: chunked for HTTP/1.1, ended by closing for HTTP/1.0.
+      FUZZ_CHECK(parsed.status == 200 && parsed.vary_accept);
+      if (request.version_minor >= 1) {
+        FUZZ_CHECK(parsed.chunked);
+      } else {
+        FUZZ_CHECK(!parsed.chunked && parsed.close);
+      }
+      if (!request.head) response_.framing = parsed.chunked ? Framing::chunked : Framing::close;
+      response_.expected_body = 0;
     } else {
-      FUZZ_CHECK(parsed.content_length);
+      FUZZ_CHECK(!parsed.chunked);
       response_.expected_body = request.head ? 0 : *parsed.content_length;
     }
+  }
+
+  void finish_http_response(std::string_view body) {
+    response_.active = false;
+    close_expected_ = response_.head.close;
+    check_http_body(body);
   }
 
   // Records a completed send; true when it ended the current response.
@@ -879,12 +981,21 @@ class Driver final : public core::Channel {
     }
     response_.data.append(bytes);
     FUZZ_CHECK(response_.data.size() >= response_.head.size);
-    const std::uint64_t body = response_.data.size() - response_.head.size;
+    const std::string_view body_bytes =
+        std::string_view(response_.data).substr(response_.head.size);
+    if (response_.framing == Framing::chunked) {
+      std::string decoded;
+      const ChunkedBody state = decode_chunked(body_bytes, decoded);
+      FUZZ_CHECK(state != ChunkedBody::invalid);
+      if (state == ChunkedBody::incomplete) return false;
+      finish_http_response(decoded);
+      return true;
+    }
+    if (response_.framing == Framing::close) return false;  // it ends when the session closes
+    const std::uint64_t body = body_bytes.size();
     FUZZ_CHECK(body <= response_.expected_body);  // never more than Content-Length says
     if (body < response_.expected_body) return false;
-    response_.active = false;
-    close_expected_ = response_.head.close;
-    check_http_body(std::string_view(response_.data).substr(response_.head.size));
+    finish_http_response(body_bytes);
     return true;
   }
 
@@ -893,10 +1004,22 @@ class Driver final : public core::Channel {
     const int status = response_.head.status;
     if (body.empty()) return;
     if (status == 200) {
-      if (starts_with(body, kListingStart)) {
+      const bool html = starts_with(body, kListingStart);
+      if (html || starts_with(body, kJsonListingStart)) {
         // Neither escaping symlinks nor FIFOs nor (unless allowed) hidden names are listed.
         FUZZ_CHECK(!contains(body, "escape-") && !contains(body, "fifo-node"));
         if (!allow_hidden) FUZZ_CHECK(!contains(body, ".hidden"));
+        // The whole document (a streamed body is complete here), with at most the capped count
+        // of entries.
+        FUZZ_CHECK(body.size() >= 5 &&
+                   body.substr(body.size() - (html ? 8 : 4)) == (html ? "</html>\n" : "\n]}\n"));
+        std::size_t entries = 0;
+        const std::string_view row = html ? "<tr><td class=\"n\"><a href=\"" : "{\"name\":";
+        for (std::size_t pos = body.find(row); pos != std::string_view::npos;
+             pos = body.find(row, pos + 1)) {
+          if (!starts_with(body.substr(pos + row.size()), "../\"")) ++entries;
+        }
+        FUZZ_CHECK(entries <= setup_.config.max_listing_entries);
       } else {
         FUZZ_CHECK(fixture_.servable(body, allow_hidden));
       }

@@ -1,6 +1,7 @@
 #include "fs/file_root.hpp"
 
-#include <dirent.h>
+#include "fs/directory_reader.hpp"
+
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -14,9 +15,8 @@
 #include <fmt/format.h>
 
 namespace iocomp::fs {
-namespace {
 
-FileError from_errno(int err) {
+FileError file_error_from_errno(int err) {
   switch (err) {
     case ENOENT:
     case ENOTDIR:
@@ -38,6 +38,8 @@ FileError from_errno(int err) {
       return FileError::io_error;
   }
 }
+
+namespace {
 
 // The caller has checked that name.size() < PATH_MAX.
 void copy_c_path(std::string_view name, char (&out)[PATH_MAX]) {
@@ -132,13 +134,13 @@ std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
   do {
     fd = static_cast<int>(::syscall(SYS_openat2, root_fd_, path, &how, sizeof how));
   } while (fd < 0 && errno == EAGAIN);
-  if (fd < 0) return from_errno(errno);
+  if (fd < 0) return file_error_from_errno(errno);
 
   struct stat st {};
   if (::fstat(fd, &st) < 0) {
     const int err = errno;
     ::close(fd);
-    return from_errno(err);
+    return file_error_from_errno(err);
   }
   const bool is_dir = S_ISDIR(st.st_mode);
   if (!is_dir && !S_ISREG(st.st_mode)) {
@@ -158,39 +160,20 @@ bool FileRoot::stat_beneath_unchecked(std::string_view name, struct stat& out) c
 
 std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(const OpenFile& directory,
                                                                  std::string_view relative) const {
-  // A private descriptor: the directory stream takes ownership and closes it.
-  const int fd = ::openat(directory.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return from_errno(errno);
-  DIR* dir = ::fdopendir(fd);
-  if (dir == nullptr) {
-    const int err = errno;
-    ::close(fd);
-    return from_errno(err);
-  }
-  std::string prefix(relative);
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  if (!prefix.empty()) prefix.push_back('/');
+  auto opened = DirectoryReader::open(*this, directory, relative);
+  if (const auto* error = std::get_if<FileError>(&opened)) return *error;
+  auto& reader = std::get<DirectoryReader>(opened);
   std::vector<ListedEntry> entries;
-  while (const dirent* entry = ::readdir(dir)) {
-    const std::string_view name = entry->d_name;
-    if (name == "." || name == "..") continue;
-    if (!allow_hidden_ && name.front() == '.') continue;
-    struct stat st {};
-    if (::fstatat(fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-    if (S_ISLNK(st.st_mode)) {
-      // Describe a symlink by what it leads to, and only when that is beneath the root.
-      auto target = open(prefix + std::string(name));
-      const auto* file = std::get_if<OpenFile>(&target);
-      if (file == nullptr) continue;
-      entries.push_back({std::string(name), file->is_directory(), file->size(), file->mtime()});
-      continue;
+  for (;;) {
+    switch (reader.read(1024, entries)) {
+      case DirectoryReader::Status::more:
+        break;
+      case DirectoryReader::Status::end:
+        return entries;
+      case DirectoryReader::Status::error:
+        return file_error_from_errno(reader.error());
     }
-    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue;
-    entries.push_back({std::string(name), S_ISDIR(st.st_mode),
-                       static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec});
   }
-  ::closedir(dir);
-  return entries;
 }
 
 }  // namespace iocomp::fs

@@ -23,6 +23,8 @@ enum class FileError {
 };
 
 std::string_view describe(FileError error);
+// The FileError for an errno from open, openat2, fstat or getdents.
+FileError file_error_from_errno(int err);
 
 // An open file or directory; the fd is closed by the destructor.
 class OpenFile {
@@ -75,9 +77,8 @@ class FileRoot {
   // anything that is not a regular file or a directory.
   std::variant<OpenFile, FileError> open(std::string_view name) const;
 
-  // Lists the open directory found at `relative`. Skipped: "." and "..", hidden names (unless
-  // allowed), anything that is not a regular file or a directory, and symlinks that do not
-  // resolve beneath the root (whose target's size and date must not leak either).
+  // Lists the whole open directory found at `relative`, filtered as DirectoryReader::read
+  // says. Holds every entry: a server lists through DirectoryReader, a batch at a time.
   std::variant<std::vector<ListedEntry>, FileError> list(const OpenFile& directory,
                                                          std::string_view relative) const;
 
@@ -94,6 +95,7 @@ class FileRoot {
   bool stat_beneath_unchecked(std::string_view name, struct stat& out) const;
 
   const std::string& path() const { return path_; }
+  bool allow_hidden() const { return allow_hidden_; }
 
  private:
   int root_fd_ = -1;

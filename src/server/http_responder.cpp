@@ -8,12 +8,16 @@
 
 #include "http/accept_encoding.hpp"
 #include "http/basic_auth.hpp"
+#include "fs/directory_reader.hpp"
+#include "http/accept.hpp"
 #include "http/conditional.hpp"
 #include "http/directory_listing.hpp"
 #include "http/http_date.hpp"
 #include "http/percent_decode.hpp"
+#include "http/query.hpp"
 #include "http/range.hpp"
 #include "http/status.hpp"
+#include "server/listing_body.hpp"
 
 #ifndef IOCOMP_VERSION
 #define IOCOMP_VERSION "dev"
@@ -24,6 +28,7 @@ namespace {
 
 constexpr std::string_view kHtmlType = "text/html; charset=utf-8";
 constexpr std::string_view kAllowHeader = "Allow: GET, HEAD, OPTIONS\r\n";
+constexpr std::string_view kJsonType = "application/json";
 
 // The Date header changes once a second: format it once per second per thread.
 std::string_view current_http_date() {
@@ -95,6 +100,8 @@ void Response::clear() {
   user.clear();
   common_headers.clear();
   body_bytes = 0;
+  source.reset();
+  chunked = false;
 }
 
 std::string& Response::bytes() {
@@ -392,25 +399,37 @@ void HttpResponder::respond_directory(const http::Request& request, std::string_
     return;
   }
 
-  auto listed = root_.list(dir, relative);
-  if (const auto* error = std::get_if<fs::FileError>(&listed)) {
-    out.detail = fmt::format("{}: {}", url_path, fs::describe(*error));
-    error_response(status_for(*error), head_only, out);
-    return;
+  // Only what the request says is decided here; the directory is read while the body is sent
+  // (ListingBody), and not at all for HEAD.
+  const std::string_view query = http::query_of(request.target);
+  const http::ListingOrder order = http::listing_order_from_query(query);
+  const std::optional<std::string> format = http::query_parameter(query, "format");
+  const bool json = format && (*format == "json" || *format == "html")
+                        ? *format == "json"
+                        : http::prefers_json(request.accept);
+  if (!head_only) {
+    auto reader = fs::DirectoryReader::open(root_, dir, relative);
+    if (const auto* error = std::get_if<fs::FileError>(&reader)) {
+      out.detail = fmt::format("{}: {}", url_path, fs::describe(*error));
+      error_response(status_for(*error), head_only, out);
+      return;
+    }
+    out.source =
+        std::make_unique<ListingBody>(std::get<fs::DirectoryReader>(std::move(reader)),
+                                      json ? http::ListingFormat::json : http::ListingFormat::html,
+                                      url_path, order, max_listing_entries_);
   }
-  std::vector<http::DirectoryEntry> entries;
-  for (auto& e : std::get<std::vector<fs::ListedEntry>>(listed)) {
-    entries.push_back({std::move(e.name), e.is_directory, e.size, e.modified});
+  // The length is known only at the end: HTTP/1.1 frames the body in chunks, HTTP/1.0 ends it
+  // by closing the connection. HEAD answers with the same head and sends nothing.
+  out.chunked = request.version_minor >= 1;
+  if (!out.chunked) {
+    out.close = true;
+    out.announce_keep_alive = false;
   }
-  const std::string body = http::render_directory_listing(url_path, std::move(entries));
   std::string& h = out.bytes();
   append_common_head(h, 200, out);
-  fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nContent-Length: {}\r\n\r\n", kHtmlType,
-                 body.size());
-  if (!head_only) {
-    h.append(body);
-    out.body_bytes = body.size();
-  }
+  fmt::format_to(std::back_inserter(h), "Content-Type: {}\r\nVary: Accept\r\n{}\r\n",
+                 json ? kJsonType : kHtmlType, out.chunked ? "Transfer-Encoding: chunked\r\n" : "");
   out.status = 200;
   out.detail = url_path;
 }

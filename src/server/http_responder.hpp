@@ -28,6 +28,19 @@ struct ResponsePart {
   bool has_payload() const { return !body.empty() || file_length > 0; }
 };
 
+// The rest of a response body, produced while it is sent, a bounded piece at a time (a directory
+// listing): what one call costs in memory and time is bounded, whatever the size of the body.
+class BodySource {
+ public:
+  enum class Status { more, done, failed };
+  virtual ~BodySource() = default;
+  // Appends the next piece of the body to `out`. `out` may stay empty with Status::more: the
+  // source did a bounded amount of work and is to be called again on a later loop turn, after
+  // the worker's other connections. done: `out` holds the last bytes (possibly none); failed:
+  // the body cannot be completed (the connection must close, the response is cut short).
+  virtual Status next(std::string& out) = 0;
+};
+
 // A response as a sequence of parts, each sent with one Channel::send. A small file's head and
 // body leave in one send (two iovecs), and the body is never copied per request.
 struct Response {
@@ -42,6 +55,11 @@ struct Response {
   // Header lines that append_common_head adds to every head of this response (CORS).
   std::string common_headers;
   std::uint64_t body_bytes = 0;
+  // After the parts: the rest of the body, of a length not known in advance, framed with
+  // Transfer-Encoding: chunked when `chunked`, else delimited by closing the connection
+  // (HTTP/1.0: `close` is set).
+  std::unique_ptr<BodySource> source;
+  bool chunked = false;
 
   void clear();
   // The bytes under construction (creates the first part).
@@ -53,8 +71,14 @@ class HttpResponder {
  public:
   // `authenticator`: this worker's, or nullptr when authentication is off.
   HttpResponder(const fs::FileRoot& root, fs::OpenFileCache& cache, const http::MimeTypes& mime,
-                const http::CorsPolicy& cors, auth::Authenticator* authenticator)
-      : root_(root), cache_(cache), mime_(mime), cors_(cors), authenticator_(authenticator) {}
+                const http::CorsPolicy& cors, auth::Authenticator* authenticator,
+                std::size_t max_listing_entries = 10000)
+      : root_(root),
+        cache_(cache),
+        mime_(mime),
+        cors_(cors),
+        authenticator_(authenticator),
+        max_listing_entries_(max_listing_entries) {}
 
   // Builds the response to `request`. `keep_alive` is what the connection can still offer
   // (false when draining). now_ms: monotonic milliseconds, for the file cache.
@@ -80,6 +104,7 @@ class HttpResponder {
   const http::MimeTypes& mime_;
   const http::CorsPolicy& cors_;
   auth::Authenticator* authenticator_;
+  std::size_t max_listing_entries_;
 };
 
 // Status line, Date, Server, Connection and response.common_headers; the caller adds the rest

@@ -27,7 +27,8 @@ Session::Session(core::Channel& channel, log::EventLog& log, const SessionContex
       log_(log),
       context_(context),
       cache_(cache),
-      responder_(context.root, cache, context.mime, context.cors, authenticator) {}
+      responder_(context.root, cache, context.mime, context.cors, authenticator,
+                 context.config.max_listing_entries) {}
 
 Session::~Session() {
   try {
@@ -171,6 +172,7 @@ void Session::start_response() {
   sending_ = true;
   header_timer_running_ = false;  // the backend's send timer takes the connection's timer slot
   part_index_ = 0;
+  source_done_ = false;
   response_bytes_ = 0;
   started_ = std::chrono::steady_clock::now();
   send_part();
@@ -183,11 +185,49 @@ void Session::send_part() {
   channel_.send(part.bytes, part.body, range);
 }
 
+bool Session::send_body_piece(int& error) {
+  if (response_.source == nullptr || source_done_) return false;
+  piece_head_.clear();
+  piece_body_.clear();
+  const BodySource::Status status = response_.source->next(piece_body_);
+  if (status == BodySource::Status::failed) {
+    error = -EIO;
+    return false;
+  }
+  source_done_ = status == BodySource::Status::done;
+  if (response_.chunked) {
+    // A zero-length chunk would end the body: a piece without bytes is sent as nothing at all.
+    if (!piece_body_.empty()) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      char digits[16];
+      std::size_t n = 0;
+      for (std::size_t size = piece_body_.size(); size != 0; size >>= 4) {
+        digits[n++] = kHex[size & 15];
+      }
+      while (n > 0) piece_head_.push_back(digits[--n]);
+      piece_head_.append("\r\n");
+      piece_body_.append("\r\n");
+    }
+    if (source_done_) piece_body_.append("0\r\n\r\n");
+  }
+  if (source_done_ && piece_body_.empty()) return false;
+  // An empty send (the source only did work) completes on a later loop turn: the worker serves
+  // its other connections in between.
+  channel_.send(piece_head_, piece_body_, {});
+  return true;
+}
+
 void Session::on_sent(int error, std::uint64_t bytes) {
   response_bytes_ += bytes;
   if (error == 0 && ++part_index_ < response_.parts.size()) {
     send_part();
     return;
+  }
+  if (error == 0 && send_body_piece(error)) return;
+  if (response_.source != nullptr) {
+    // Up to a piece (about 32 KiB) per connection: not worth keeping while the connection idles.
+    std::string().swap(piece_head_);
+    std::string().swap(piece_body_);
   }
   sending_ = false;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -60,6 +60,9 @@ class Session final : public core::SessionHandler {
   std::size_t skip_body(std::size_t available);
   void start_response();
   void send_part();
+  // Sends the next piece of response_.source (framed as a chunk when the response is chunked);
+  // false when nothing is left to send, with `error` set when the source failed.
+  bool send_body_piece(int& error);
   // `reason` is a string literal, shown in the "closed" event.
   void close(std::string_view reason);
 
@@ -81,6 +84,10 @@ class Session final : public core::SessionHandler {
 
   Response response_;
   std::size_t part_index_ = 0;
+  // The piece of a streamed body in flight: chunk-size line, then data and framing.
+  std::string piece_head_;
+  std::string piece_body_;
+  bool source_done_ = false;
   std::uint64_t response_bytes_ = 0;
   std::chrono::steady_clock::time_point started_;
 };

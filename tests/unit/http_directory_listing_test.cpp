@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -43,9 +44,9 @@ TEST(HttpDirectoryListing, DocumentStructure) {
   EXPECT_NE(html.find("<style>"), std::string::npos);
   EXPECT_NE(html.find("<title>Index of /pub/</title>"), std::string::npos);
   EXPECT_NE(html.find("<h1>Index of /pub/</h1>"), std::string::npos);
-  EXPECT_NE(html.find("<th>Name</th>"), std::string::npos);
-  EXPECT_NE(html.find(">Size</th>"), std::string::npos);
-  EXPECT_NE(html.find(">Modified</th>"), std::string::npos);
+  EXPECT_NE(html.find(">Name</a> \xE2\x96\xB2</th>"), std::string::npos);  // sorted by it
+  EXPECT_NE(html.find(">Size</a></th>"), std::string::npos);
+  EXPECT_NE(html.find(">Modified</a></th>"), std::string::npos);
   EXPECT_EQ(count(html, "<table>"), 1u);
   EXPECT_EQ(count(html, "</table>"), 1u);
   EXPECT_EQ(count(html, "<tr>"), count(html, "</tr>"));
@@ -150,14 +151,163 @@ TEST(HttpDirectoryListing, NamesLikeUrlsStayRelative) {
 
 TEST(HttpDirectoryListing, DotEntriesAreDropped) {
   const std::string html = render_directory_listing("/x/", {dir("."), dir(".."), file("", 1)});
-  EXPECT_EQ(count(html, "href="), 1u);  // just the parent link
-  EXPECT_EQ(render_directory_listing("/", {dir("."), dir("..")}).find("href="), std::string::npos);
+  EXPECT_EQ(count(html, "<td class=\"n\">"), 1u);  // just the parent row
+  EXPECT_EQ(count(render_directory_listing("/", {dir("."), dir("..")}), "<td class=\"n\">"), 0u);
 }
 
 TEST(HttpDirectoryListing, Utf8NamesPassThrough) {
   const std::string html = render_directory_listing("/", {file("\xC3\xA9t\xC3\xA9.txt", 1)});
   EXPECT_NE(html.find(">\xC3\xA9t\xC3\xA9.txt</a>"), std::string::npos);
   EXPECT_NE(html.find("href=\"%C3%A9t%C3%A9.txt\""), std::string::npos);
+}
+
+TEST(HttpDirectoryListing, ColumnHeadersLinkToTheOtherOrders) {
+  const std::string by_name = render_directory_listing("/", {});
+  EXPECT_NE(by_name.find("<a href=\"?sort=name&amp;order=desc\">Name</a> \xE2\x96\xB2"),
+            std::string::npos);
+  EXPECT_NE(by_name.find("<a href=\"?sort=size&amp;order=asc\">Size</a></th>"), std::string::npos);
+  EXPECT_NE(by_name.find("<a href=\"?sort=date&amp;order=asc\">Modified</a></th>"),
+            std::string::npos);
+  const std::string size_desc =
+      render_directory_listing("/", {}, {ListingSort::size, /*descending=*/true});
+  EXPECT_NE(size_desc.find("<a href=\"?sort=size&amp;order=asc\">Size</a> \xE2\x96\xBC"),
+            std::string::npos);
+  EXPECT_NE(size_desc.find("<a href=\"?sort=name&amp;order=asc\">Name</a></th>"),
+            std::string::npos);
+}
+
+TEST(HttpDirectoryListing, OrderFromQueryFallsBackToDefault) {
+  const auto check = [](std::string_view query, ListingSort sort, bool descending) {
+    const ListingOrder order = listing_order_from_query(query);
+    EXPECT_EQ(order.sort, sort) << query;
+    EXPECT_EQ(order.descending, descending) << query;
+  };
+  check("", ListingSort::name, false);
+  check("sort=size", ListingSort::size, false);
+  check("sort=date&order=desc", ListingSort::date, true);
+  check("order=desc", ListingSort::name, true);
+  check("sort=bogus&order=sideways", ListingSort::name, false);
+  check("sort=SIZE", ListingSort::name, false);
+  check("sort=%zz&order=%", ListingSort::name, false);
+}
+
+TEST(HttpDirectoryListing, SortOrders) {
+  const std::vector<DirectoryEntry> entries = {file("b", 30, 300), file("a", 10, 200),
+                                               file("c", 20, 100), dir("zdir", 50),
+                                               dir("adir", 400),   file("d", 20, 100)};
+  const auto order_of = [&](ListingOrder order) {
+    std::vector<DirectoryEntry> sorted = entries;
+    std::sort(sorted.begin(), sorted.end(),
+              [order](const auto& x, const auto& y) { return listed_before(x, y, order); });
+    std::string names;
+    for (const auto& e : sorted) names += e.name + " ";
+    return names;
+  };
+  EXPECT_EQ(order_of({ListingSort::name, false}), "adir zdir a b c d ");
+  EXPECT_EQ(order_of({ListingSort::name, true}), "zdir adir d c b a ");
+  EXPECT_EQ(order_of({ListingSort::size, false}), "adir zdir a c d b ");  // ties by name
+  EXPECT_EQ(order_of({ListingSort::size, true}), "adir zdir b c d a ");
+  EXPECT_EQ(order_of({ListingSort::date, false}), "zdir adir c d a b ");
+  EXPECT_EQ(order_of({ListingSort::date, true}), "adir zdir b a c d ");
+  // The rendered page follows the same order.
+  const std::string html = render_directory_listing("/", entries, {ListingSort::size, true});
+  EXPECT_LT(html.find("href=\"b\""), html.find("href=\"c\""));
+  EXPECT_LT(html.find("href=\"d\""), html.find("href=\"a\""));
+}
+
+TEST(HttpDirectoryListing, TruncationIsStated) {
+  ListingRenderer renderer(ListingFormat::html, "/big/", {}, {file("a", 1)}, 40000, 10000);
+  std::string html;
+  while (renderer.next(html, 1 << 20)) {
+  }
+  EXPECT_NE(html.find("40000 entries are not shown: a listing shows at most 10000 entries"),
+            std::string::npos);
+  EXPECT_NE(html.find("--max-listing-entries"), std::string::npos);
+  EXPECT_EQ(render_directory_listing("/", {file("a", 1)}).find("not shown"), std::string::npos);
+
+  ListingRenderer json(ListingFormat::json, "/big/", {}, {file("a", 1)}, 40000, 10000);
+  std::string doc;
+  while (json.next(doc, 1 << 20)) {
+  }
+  EXPECT_NE(doc.find("\"total\":40001,\"shown\":1,\"truncated\":40000,\"max_entries\":10000"),
+            std::string::npos)
+      << doc;
+}
+
+std::string json_string(std::string_view text) {
+  std::string out;
+  append_json_string(out, text);
+  return out;
+}
+
+TEST(HttpDirectoryListing, JsonStringEscaping) {
+  EXPECT_EQ(json_string("plain.txt"), "\"plain.txt\"");
+  EXPECT_EQ(json_string("q\"b\\s/"), "\"q\\\"b\\\\s/\"");
+  EXPECT_EQ(json_string("\n\r\t\b\f"), "\"\\n\\r\\t\\b\\f\"");
+  EXPECT_EQ(json_string(std::string_view("\x01\x1f\x00", 3)), "\"\\u0001\\u001f\\u0000\"");
+  EXPECT_EQ(json_string("\x7f"), "\"\x7f\"");
+  EXPECT_EQ(json_string("<script>"), "\"<script>\"");
+  // Valid UTF-8 passes through: 2, 3 and 4 bytes.
+  EXPECT_EQ(json_string("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"),
+            "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"");
+  // Each byte outside a valid sequence becomes U+FFFD: stray continuation, bad lead bytes,
+  // overlongs, surrogates, above U+10FFFF, truncated sequences.
+  EXPECT_EQ(json_string("a\x80z"), "\"a\\ufffdz\"");
+  EXPECT_EQ(json_string("\xFF\xFE"), "\"\\ufffd\\ufffd\"");
+  EXPECT_EQ(json_string("\xC0\xAF"), "\"\\ufffd\\ufffd\"");
+  EXPECT_EQ(json_string("\xE0\x80\xAF"), "\"\\ufffd\\ufffd\\ufffd\"");
+  EXPECT_EQ(json_string("\xED\xA0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");
+  EXPECT_EQ(json_string("\xF4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+  EXPECT_EQ(json_string("\xE2\x82"), "\"\\ufffd\\ufffd\"");
+  EXPECT_EQ(json_string("x\xC3"), "\"x\\ufffd\"");
+}
+
+TEST(HttpDirectoryListing, JsonDocument) {
+  const std::string doc = render_directory_listing(
+      "/p\"/", {file("a\xFF.txt", 12, kJan2 + 5), dir("d")}, {}, ListingFormat::json);
+  EXPECT_EQ(doc,
+            "{\"path\":\"/p\\\"/\",\"sort\":\"name\",\"order\":\"asc\",\"total\":2,\"shown\":2,"
+            "\"truncated\":0,\"max_entries\":2,\"entries\":[\n"
+            "{\"name\":\"d\",\"href\":\"d/\",\"type\":\"directory\","
+            "\"mtime\":\"2024-01-02T03:04:00Z\"},\n"
+            "{\"name\":\"a\\ufffd.txt\",\"href\":\"a%FF.txt\",\"type\":\"file\",\"size\":12,"
+            "\"mtime\":\"2024-01-02T03:04:05Z\"}\n]}\n");
+  EXPECT_EQ(render_directory_listing("/", {}, {}, ListingFormat::json),
+            "{\"path\":\"/\",\"sort\":\"name\",\"order\":\"asc\",\"total\":0,\"shown\":0,"
+            "\"truncated\":0,\"max_entries\":0,\"entries\":[\n]}\n");
+}
+
+// However the document is cut into pieces, the pieces are bounded and join to the same bytes.
+TEST(HttpDirectoryListing, PiecesAreBoundedAndJoinToTheWholeDocument) {
+  std::vector<DirectoryEntry> entries;
+  for (int i = 0; i < 500; ++i) entries.push_back(file("file-" + std::to_string(1000 + i), 1));
+  for (const ListingFormat format : {ListingFormat::html, ListingFormat::json}) {
+    const std::string whole = render_directory_listing("/d/", entries, {}, format);
+    for (const std::size_t max_bytes : {std::size_t{1}, std::size_t{100}, std::size_t{4096}}) {
+      ListingRenderer renderer(format, "/d/", {}, entries, 0, entries.size());
+      std::string joined;
+      std::size_t pieces = 0;
+      bool more = true;
+      while (more) {
+        std::string piece;
+        more = renderer.next(piece, max_bytes);
+        ++pieces;
+        ASSERT_LT(pieces, 10000u);
+        // A piece stops after the row that reaches max_bytes (the head comes whole first).
+        if (pieces > 1) {
+          EXPECT_LT(piece.size(), max_bytes + 200) << max_bytes;
+        }
+        joined += piece;
+      }
+      EXPECT_EQ(joined, whole) << max_bytes;
+      if (max_bytes == 1) {
+        EXPECT_GE(pieces, 500u);  // one row per piece
+      }
+      std::string after;
+      EXPECT_FALSE(renderer.next(after, max_bytes));
+      EXPECT_TRUE(after.empty());
+    }
+  }
 }
 
 }  // namespace

@@ -1,0 +1,97 @@
+#include "http/accept.hpp"
+
+namespace iocomp::http {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool equal_ci(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths; -1 if malformed.
+int parse_qvalue(std::string_view s) {
+  if (s.empty() || (s[0] != '0' && s[0] != '1')) return -1;
+  int value = (s[0] - '0') * 1000;
+  if (s.size() == 1) return value;
+  if (s[1] != '.' || s.size() > 5) return -1;
+  int scale = 100;
+  for (std::size_t i = 2; i < s.size(); ++i, scale /= 10) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    value += (s[i] - '0') * scale;
+  }
+  return value > 1000 ? -1 : value;
+}
+
+}  // namespace
+
+int accept_quality(std::string_view accept, std::string_view type) {
+  if (trim(accept).empty()) return 1000;
+  const std::size_t slash = type.find('/');
+  const std::string_view main_type = type.substr(0, slash);
+  const std::string_view sub_type = type.substr(slash + 1);
+  int best_specificity = -1;
+  int best_quality = 0;
+  while (!accept.empty()) {
+    const std::size_t comma = accept.find(',');
+    std::string_view range = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
+    // media-range *( OWS ";" OWS parameter ): the q parameter separates media type parameters
+    // from accept extensions; parameters other than q do not change the match here.
+    const std::size_t semicolon = range.find(';');
+    const std::string_view media = trim(range.substr(0, semicolon));
+    int quality = 1000;
+    bool malformed = false;
+    std::string_view params =
+        semicolon == std::string_view::npos ? std::string_view{} : range.substr(semicolon + 1);
+    while (!params.empty()) {
+      const std::size_t next = params.find(';');
+      const std::string_view param = trim(params.substr(0, next));
+      params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
+      const std::size_t eq = param.find('=');
+      if (eq == std::string_view::npos || !equal_ci(trim(param.substr(0, eq)), "q")) continue;
+      quality = parse_qvalue(trim(param.substr(eq + 1)));
+      if (quality < 0) malformed = true;
+      break;
+    }
+    const std::size_t media_slash = media.find('/');
+    if (malformed || media_slash == std::string_view::npos) continue;
+    const std::string_view range_type = media.substr(0, media_slash);
+    const std::string_view range_sub = media.substr(media_slash + 1);
+    int specificity;
+    if (range_type == "*" && range_sub == "*") {
+      specificity = 0;
+    } else if (equal_ci(range_type, main_type) && range_sub == "*") {
+      specificity = 1;
+    } else if (equal_ci(range_type, main_type) && equal_ci(range_sub, sub_type)) {
+      specificity = 2;
+    } else {
+      continue;
+    }
+    // The most specific range decides; among equally specific ones, the first.
+    if (specificity > best_specificity) {
+      best_specificity = specificity;
+      best_quality = quality;
+    }
+  }
+  return best_quality;
+}
+
+bool prefers_json(std::string_view accept) {
+  const int json = accept_quality(accept, "application/json");
+  return json > 0 && json > accept_quality(accept, "text/html");
+}
+
+}  // namespace iocomp::http
