@@ -6,10 +6,10 @@
 
 #include <fmt/format.h>
 
-#include "http/accept_encoding.hpp"
-#include "http/basic_auth.hpp"
 #include "fs/directory_reader.hpp"
 #include "http/accept.hpp"
+#include "http/accept_encoding.hpp"
+#include "http/basic_auth.hpp"
 #include "http/conditional.hpp"
 #include "http/directory_listing.hpp"
 #include "http/http_date.hpp"
