@@ -16,6 +16,10 @@ import unittest
 
 BINARY = os.environ.get("IOCOMP_BINARY", os.path.join(os.path.dirname(__file__),
                                                       "../../build/iocomp"))
+# The server model every test runs against (--model); scripts/test.sh runs the suites once per
+# model. Tests that start the binary themselves add MODEL_ARGS.
+MODEL = os.environ.get("IOCOMP_MODEL", "completion")
+MODEL_ARGS = ["--model", MODEL]
 # Sanitizer builds run several times slower: scale the time limits.
 SLOW = 4.0 if os.environ.get("IOCOMP_SLOW_BUILD") else 1.0
 TRANSMIT_ERROR = b"File transmit error!\r\n"
@@ -53,7 +57,7 @@ class Server:
 
     def __init__(self, root, *args, threads=2, listen="127.0.0.1"):
         self.root = root
-        cmd = [BINARY, "--root", root, "--port", "0", "--threads", str(threads)]
+        cmd = [BINARY, "--root", root, "--port", "0", "--threads", str(threads), *MODEL_ARGS]
         if listen:
             cmd += ["--listen", listen]
         cmd += list(args)

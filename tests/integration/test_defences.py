@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (SLOW, TRANSMIT_ERROR, Server, TempRoot, connect, make_file, nc,  # noqa: E402
+from harness import (MODEL_ARGS, SLOW, TRANSMIT_ERROR, Server, TempRoot, connect, make_file, nc,  # noqa: E402
                      recv_exactly, recv_until_closed)
 
 
@@ -194,7 +194,7 @@ class DefencesTest(unittest.TestCase):
         # requests exhaust it quickly.
         proc = subprocess.Popen(["prlimit", "--as=31457280", binary, "--root", self.root,
                                  "--port", "0", "--listen", "127.0.0.1", "--threads", "1",
-                                 "--max-connections-per-ip", "0"],
+                                 "--max-connections-per-ip", "0", *MODEL_ARGS],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         log = []
         try:
@@ -228,7 +228,7 @@ class DefencesTest(unittest.TestCase):
         binary = os.environ.get("IOCOMP_BINARY", "build/iocomp")
         # stdout is a pipe nobody reads after the first line: it fills after 64 KiB of events.
         proc = subprocess.Popen([binary, "--root", self.root, "--port", "0",
-                                 "--listen", "127.0.0.1"], stdout=subprocess.PIPE,
+                                 "--listen", "127.0.0.1", *MODEL_ARGS], stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
         try:
             port = int(re.search(rb"\(port (\d+)\)", proc.stdout.readline()).group(1))

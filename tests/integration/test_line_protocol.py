@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (BINARY, SLOW, TRANSMIT_ERROR, Server, ServedTreeTest, TempRoot,  # noqa: E402
+from harness import (BINARY, MODEL_ARGS, SLOW, TRANSMIT_ERROR, Server, ServedTreeTest, TempRoot,  # noqa: E402
                      connect, make_file, nc, nc_to_file, recv_exactly, recv_until_closed,
                      sha256_file)
 
@@ -260,7 +260,8 @@ class LifecycleTest(unittest.TestCase):
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
             probe.close()
-            proc = subprocess.Popen([BINARY, str(port), "--root", root, "--listen", "127.0.0.1"],
+            proc = subprocess.Popen([BINARY, str(port), "--root", root, "--listen", "127.0.0.1",
+                                     *MODEL_ARGS],
                                     stdout=subprocess.PIPE)
             try:
                 first = proc.stdout.readline().decode()
@@ -368,7 +369,7 @@ class LifecycleTest(unittest.TestCase):
         with TempRoot() as root:
             make_file(os.path.join(root, "a"), 10)
             proc_args = ["prlimit", "--nofile=48:48", BINARY, "--root", root, "--port", "0",
-                         "--listen", "127.0.0.1", "--threads", "2"]
+                         "--listen", "127.0.0.1", "--threads", "2", *MODEL_ARGS]
             proc = subprocess.Popen(proc_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
                 import re
