@@ -37,6 +37,11 @@ def report(text):
     print(f"soak: {text}", file=sys.stderr, flush=True)
 
 
+# Descriptor counts are these tests' leak detector: cached files must not expire in the middle
+# of a measurement (unused entries close after --file-cache-valid; test_file_cache covers that).
+STEADY_CACHE = ("--file-cache-valid", "3600")
+
+
 def wait_until(predicate, timeout):
     """Polls `predicate` for up to `timeout` seconds; returns its last value."""
     deadline = time.monotonic() + timeout
@@ -336,7 +341,7 @@ class SoakTest(unittest.TestCase):
         burst = 4000
         bound = 1.0 if SLOW == 1 else 2.0
         self.raise_fd_limit(burst + 1000)
-        with Server(self.root, "--quiet", "--header-timeout", "120") as server:
+        with Server(self.root, *STEADY_CACHE, "--quiet", "--header-timeout", "120") as server:
             fd_base = settled_fd_count(server)
             samples = []
             os.kill(server.proc.pid, signal.SIGSTOP)
@@ -366,7 +371,7 @@ class SoakTest(unittest.TestCase):
     def test_1_ten_thousand_idle_connections_do_not_slow_a_download(self):
         held_count = 10000  # also under the sanitizers: idle connections cost no CPU
         self.raise_fd_limit(held_count + 1000)
-        with Server(self.root, "--quiet", "--header-timeout", "120") as server:
+        with Server(self.root, *STEADY_CACHE, "--quiet", "--header-timeout", "120") as server:
             for _ in range(2):  # both workers open 1m.bin into their file cache
                 self.assertEqual(timed_line_get(server.port, b"1m.bin", 1 << 20)[1],
                                  self.files["1m.bin"])
@@ -417,7 +422,7 @@ class SoakTest(unittest.TestCase):
         # The margin scales with SLOW: sanitizer builds are ~4x slower on every path.
         margin = 0.050 * SLOW
         self.raise_fd_limit(loris_count + 1000)
-        with Server(self.root, "--quiet", "--header-timeout", "60") as server:
+        with Server(self.root, *STEADY_CACHE, "--quiet", "--header-timeout", "60") as server:
 
             def measure():
                 latencies = []
@@ -473,7 +478,7 @@ class SoakTest(unittest.TestCase):
         resets = 1000  # also under the sanitizers: each reset costs only the first sends
         batch = 50
         linger_zero = struct.pack("ii", 1, 0)
-        with Server(self.root, "--quiet") as server:
+        with Server(self.root, *STEADY_CACHE, "--quiet") as server:
             for _ in range(2):  # both workers open 10m.bin into their file cache
                 seconds, status, body = timed_http_get(server.port, b"/10m.bin")
                 self.assertEqual(status, 200)
@@ -540,7 +545,8 @@ class SoakTest(unittest.TestCase):
             loadgen = os.path.join(build, "loadgen")
             subprocess.run([gcc, "-O2", "-pthread", "-o", loadgen, LOADGEN_SOURCE],
                            check=True, timeout=60)
-            with Server(self.root, "--quiet", "--max-requests-per-connection", "0") as server:
+            with Server(self.root, *STEADY_CACHE, "--quiet", "--max-requests-per-connection",
+                        "0") as server:
                 port = server.port
                 small, mid = self.files["small.txt"], self.files["mid.bin"]
                 # Warm-up, 10,000 requests in the same patterns as the measured run: the line
