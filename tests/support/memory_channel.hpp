@@ -5,11 +5,21 @@
 // timer, starts a drain; the channel records what the handler asks for and collects every byte
 // "sent" (head, body, and the file range read with pread) into one string.
 //
-// The contract of engine/channel.hpp is checked as the handler calls in: a broken rule is a
-// GoogleTest failure (ADD_FAILURE) naming the rule, and the call is otherwise carried out, so
-// the test goes on and shows what followed. Misusing the fixture itself (delivering bytes no
-// receive asked for, calling into a closed connection) fails the test the same way and is
-// ignored.
+// The contract of engine/channel.hpp is checked as the handler calls in (one send at a time,
+// nothing after close, head and body unchanged until on_sent, a file range inside its file, no
+// engine event delivered from inside a handler call), and so is the server's timer policy (no
+// protocol timer set during a send, an armed header or idle timer never re-armed: either would
+// let a trickling client live forever). A broken rule is a GoogleTest failure (ADD_FAILURE)
+// naming it, and the call is otherwise carried out, so the test goes on and shows what followed.
+// Misusing the fixture itself (delivering bytes no receive asked for, calling into a closed
+// connection) fails the test the same way and is ignored.
+//
+// Typical use, with `session` a SessionHandler built on `channel`:
+//   channel.attach(session);
+//   channel.open();
+//   channel.deliver("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+//   channel.complete_sends();
+//   EXPECT_EQ(channel.take_output(), ...);
 #include <cstddef>
 #include <cstdint>
 #include <optional>
