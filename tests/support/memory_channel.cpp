@@ -13,11 +13,11 @@
 namespace iocomp::test_support {
 namespace {
 
-const char* name(engine::TimerKind kind) {
+const char* name(core::TimerKind kind) {
   switch (kind) {
-    case engine::TimerKind::header:
+    case core::TimerKind::header:
       return "header";
-    case engine::TimerKind::idle:
+    case core::TimerKind::idle:
       return "idle";
     default:
       return "none";
@@ -26,7 +26,7 @@ const char* name(engine::TimerKind kind) {
 
 // The file range's bytes as sendfile would send them; fails the test when the file is shorter
 // (a test that means a shrinking file says so with fail_send(kFileShrank)).
-std::string read_range(const engine::FileRange& file) {
+std::string read_range(const core::FileRange& file) {
   std::string out(static_cast<std::size_t>(file.length), '\0');
   std::size_t done = 0;
   while (done < out.size()) {
@@ -166,12 +166,12 @@ std::size_t MemoryChannel::complete_sends() {
 
 void MemoryChannel::fire_timer() {
   if (!may_call("fire_timer()")) return;
-  const engine::TimerKind kind = timer_;
-  if (kind == engine::TimerKind::none) {
+  const core::TimerKind kind = timer_;
+  if (kind == core::TimerKind::none) {
     ADD_FAILURE() << "MemoryChannel: fire_timer() with no protocol timer armed";
     return;
   }
-  timer_ = engine::TimerKind::none;  // the engine disarms, then reports
+  timer_ = core::TimerKind::none;  // the engine disarms, then reports
   call([&] { handler_->on_timeout(kind); });
 }
 
@@ -197,7 +197,7 @@ void MemoryChannel::receive() {
   receive_pending_ = true;  // a second call while pending is a no-op
 }
 
-void MemoryChannel::send(std::string_view head, std::string_view body, engine::FileRange file) {
+void MemoryChannel::send(std::string_view head, std::string_view body, core::FileRange file) {
   if (closed_) {
     ADD_FAILURE() << "MemoryChannel contract: send() after close()";
     return;
@@ -221,23 +221,23 @@ void MemoryChannel::send(std::string_view head, std::string_view body, engine::F
   copy.append(body);
   send_ = Send{head, body, file, std::move(copy)};
   ++sends_started_;
-  timer_ = engine::TimerKind::none;  // the engine's send timer takes the connection's slot
+  timer_ = core::TimerKind::none;  // the engine's send timer takes the connection's slot
 }
 
 void MemoryChannel::close() {
   closed_ = true;  // idempotent
   receive_pending_ = false;
-  timer_ = engine::TimerKind::none;
+  timer_ = core::TimerKind::none;
 }
 
-void MemoryChannel::set_timer(engine::TimerKind kind) {
+void MemoryChannel::set_timer(core::TimerKind kind) {
   if (closed_) return;  // the engine ignores it
   timer_calls_.push_back(kind);
   if (send_) {
     ADD_FAILURE() << "MemoryChannel contract: set_timer(" << name(kind)
                   << ") during a send would replace the send timer";
   }
-  if (kind != engine::TimerKind::none && kind == timer_) {
+  if (kind != core::TimerKind::none && kind == timer_) {
     // Re-arming a running timer restarts its period: a client trickling bytes lives forever.
     ADD_FAILURE() << "MemoryChannel contract: the " << name(kind) << " timer re-armed while armed";
   }

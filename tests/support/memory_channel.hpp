@@ -27,17 +27,17 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/channel.hpp"
+#include "core/channel.hpp"
 
 namespace iocomp::test_support {
 
-class MemoryChannel final : public engine::Channel {
+class MemoryChannel final : public core::Channel {
  public:
   // What Channel::send was asked to send; the views point into the handler's buffers.
   struct Send {
     std::string_view head;
     std::string_view body;
-    engine::FileRange file;
+    core::FileRange file;
     std::string copy;  // head + body when send() was called: they must not change until on_sent
     std::uint64_t size() const { return head.size() + body.size() + file.length; }
   };
@@ -45,7 +45,7 @@ class MemoryChannel final : public engine::Channel {
   explicit MemoryChannel(std::string peer = "192.0.2.7:50123") : peer_(std::move(peer)) {}
 
   // The handler driven by the engine calls below; it must outlive them.
-  void attach(engine::SessionHandler& handler) { handler_ = &handler; }
+  void attach(core::SessionHandler& handler) { handler_ = &handler; }
 
   // --- The engine and the client ----------------------------------------------------------
   void open();
@@ -76,20 +76,20 @@ class MemoryChannel final : public engine::Channel {
   bool closed() const { return closed_; }
   // The protocol timer armed now; none while a send is outstanding (the engine's send timer
   // holds the slot then).
-  engine::TimerKind timer() const { return timer_; }
+  core::TimerKind timer() const { return timer_; }
   // Every set_timer call, in order, on the open connection.
-  const std::vector<engine::TimerKind>& timer_calls() const { return timer_calls_; }
+  const std::vector<core::TimerKind>& timer_calls() const { return timer_calls_; }
   std::size_t sends_started() const { return sends_started_; }
   // Every byte completed sends carried, in order.
   const std::string& output() const { return output_; }
   // output(), then forgets it: the bytes sent since the previous take_output().
   std::string take_output();
 
-  // engine::Channel
+  // core::Channel
   void receive() override;
-  void send(std::string_view head, std::string_view body, engine::FileRange file) override;
+  void send(std::string_view head, std::string_view body, core::FileRange file) override;
   void close() override;
-  void set_timer(engine::TimerKind kind) override;
+  void set_timer(core::TimerKind kind) override;
   std::string_view peer() const override { return peer_; }
   bool draining() const override { return draining_; }
 
@@ -100,14 +100,14 @@ class MemoryChannel final : public engine::Channel {
   void call(Fn&& fn);
 
   std::string peer_;
-  engine::SessionHandler* handler_ = nullptr;
+  core::SessionHandler* handler_ = nullptr;
   bool in_handler_ = false;
   bool opened_ = false;
   bool receive_pending_ = false;
   bool closed_ = false;
   bool draining_ = false;
-  engine::TimerKind timer_ = engine::TimerKind::none;
-  std::vector<engine::TimerKind> timer_calls_;
+  core::TimerKind timer_ = core::TimerKind::none;
+  std::vector<core::TimerKind> timer_calls_;
   std::optional<Send> send_;
   std::size_t sends_started_ = 0;
   std::string output_;

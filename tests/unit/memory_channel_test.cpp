@@ -17,10 +17,10 @@
 namespace iocomp::test_support {
 namespace {
 
-using engine::TimerKind;
+using core::TimerKind;
 
 // Each callback runs the test's script for it; every event is recorded.
-struct ScriptedHandler final : engine::SessionHandler {
+struct ScriptedHandler final : core::SessionHandler {
   std::function<void()> open;
   std::function<void(std::string_view)> receive;
   std::function<void(int, std::uint64_t)> sent;

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/channel.hpp"
+#include "core/channel.hpp"
 #include "http/status.hpp"
 #include "log/log_sink.hpp"
 #include "memory_channel.hpp"
@@ -27,7 +27,7 @@ namespace iocomp::server {
 namespace {
 
 namespace stdfs = std::filesystem;
-using engine::TimerKind;
+using core::TimerKind;
 using protocol::kTransmitError;
 using test_support::MemoryChannel;
 
@@ -697,7 +697,7 @@ TEST_F(SessionTest, FileShrinkingDuringASendClosesAndForgetsTheCachedFile) {
   channel_.deliver("big.bin\n");
   ASSERT_TRUE(channel_.pending_send());
   EXPECT_EQ(cache_->size(), 1u);
-  channel_.fail_send(engine::kFileShrank, 5);
+  channel_.fail_send(core::kFileShrank, 5);
   EXPECT_TRUE(channel_.closed());
   EXPECT_EQ(cache_->size(), 0u);  // the next request re-reads the file's size
 }

@@ -1,4 +1,4 @@
-#include "engine/admission.hpp"
+#include "core/admission.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-namespace iocomp::engine {
+namespace iocomp::core {
 namespace {
 
 sockaddr_storage ipv4(const char* text, std::uint16_t port) {
@@ -92,4 +92,4 @@ TEST(AdmissionControl, AddressKeyOfV4MappedIpv6IsTheIpv4Address) {
 }
 
 }  // namespace
-}  // namespace iocomp::engine
+}  // namespace iocomp::core
