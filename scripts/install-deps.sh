@@ -2,14 +2,15 @@
 # Installs the Debian packages iocomp needs that are missing. Usage: install-deps.sh [build|test|bench]
 #   build: compiler, CMake, liburing, libcrypt, CLI11, fmt (enough to build and serve)
 #   test:  build + GoogleTest, clang/libFuzzer, nc, curl, wget, aria2, python3, media-types,
-#          htpasswd and mkpasswd (password hashes for the authentication tests)
+#          htpasswd and mkpasswd (password hashes for the authentication tests), chromium
+#          (a real browser for test_browser)
 #   bench: test + nginx, lighttpd, wrk
 set -euo pipefail
 profile=${1:-build}
 packages=(build-essential cmake pkg-config liburing-dev libcrypt-dev libcli11-dev libfmt-dev media-types)
 if [[ $profile == test || $profile == bench ]]; then
   packages+=(libgtest-dev clang clang-format libclang-rt-14-dev netcat-openbsd curl wget aria2 python3 procps
-             iproute2 apache2-utils whois)
+             iproute2 apache2-utils whois chromium)
 fi
 if [[ $profile == bench ]]; then
   packages+=(nginx-light lighttpd wrk gnuplot-nox)
