@@ -119,7 +119,8 @@ void BlockingConnection::upkeep() {
   if (out_of_memory_) {
     out_of_memory_ = false;
     try {
-      log_.event(peer_, "error: out of memory: connection dropped");
+      // The event-loop models' wording, so one pattern finds these lines for every model.
+      log_.event(peer_, "error: out of memory: 1 connection(s) dropped");
     } catch (const std::bad_alloc&) {
     }
   }
