@@ -23,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import SLOW, Server, TempRoot, make_file, recv_exactly  # noqa: E402
+from harness import MODEL, SLOW, Server, TempRoot, make_file, recv_exactly  # noqa: E402
 
 LOADGEN_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                "../../bench/loadgen.c")
@@ -364,6 +364,11 @@ class SoakTest(unittest.TestCase):
 
     # ------------------------------------------------------------------------------------------
     def test_1_ten_thousand_idle_connections_do_not_slow_a_download(self):
+        if MODEL == "thread-pool":
+            # Example 4 serves as many clients at once as it has threads: idle connections
+            # hold every one, and the download waits in the queue (the limit is asserted in
+            # test_defences). Not a defect to hide with 10,000 pre-spawned threads.
+            self.skipTest("a thread pool cannot serve more clients than threads")
         held_count = 10000  # also under the sanitizers: idle connections cost no CPU
         self.raise_fd_limit(held_count + 1000)
         with Server(self.root, "--quiet", "--header-timeout", "120") as server:
@@ -412,6 +417,10 @@ class SoakTest(unittest.TestCase):
 
     # ------------------------------------------------------------------------------------------
     def test_2_slowloris_does_not_slow_a_normal_client(self):
+        if MODEL == "thread-pool":
+            # Slowloris is the attack this model is defenceless against: 1,000 trickling heads
+            # hold every pool thread until --header-timeout (see test_1).
+            self.skipTest("a thread pool cannot serve more clients than threads")
         loris_count = 1000
         requests = 20
         # The margin scales with SLOW: sanitizer builds are ~4x slower on every path.
