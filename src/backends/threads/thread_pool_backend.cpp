@@ -40,7 +40,7 @@ ThreadPoolBackend::~ThreadPoolBackend() {
 }
 
 void ThreadPoolBackend::start() {
-  const unsigned count = env_.config.workers > 0 ? env_.config.workers : 1;
+  const unsigned count = env_.config.workers;
   {
     const std::lock_guard lock(mutex_);
     running_ = count;
@@ -122,7 +122,7 @@ void ThreadPoolBackend::run(int index) {
           log.event(core::format_socket_address(&next.incoming->peer),
                     "closed: waited {} ms in the queue for a pool thread (all {} busy), longer "
                     "than the header timeout",
-                    waited, threads_.size());
+                    waited, env_.config.workers);
           ::close(next.incoming->fd);
           env_.admission->release(next.incoming->address_key);
         } else {
