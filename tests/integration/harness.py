@@ -20,6 +20,7 @@ BINARY = os.environ.get("IOCOMP_BINARY", os.path.join(os.path.dirname(__file__),
 # model. Tests that start the binary themselves add MODEL_ARGS.
 MODEL = os.environ.get("IOCOMP_MODEL", "completion")
 MODEL_ARGS = ["--model", MODEL]
+POOL_THREADS = 16
 # Sanitizer builds run several times slower: scale the time limits.
 SLOW = 4.0 if os.environ.get("IOCOMP_SLOW_BUILD") else 1.0
 TRANSMIT_ERROR = b"File transmit error!\r\n"
@@ -55,8 +56,15 @@ def sha256_file(path):
 class Server:
     """An iocomp process serving `root` on 127.0.0.1:<free port>."""
 
-    def __init__(self, root, *args, threads=2, listen="127.0.0.1"):
+    def __init__(self, root, *args, threads=None, listen="127.0.0.1"):
         self.root = root
+        if threads is None:
+            # A thread of the pool (Example 4) serves one client at a time, from accept to
+            # close: the tests that hold a few connections open at once (keep-alive clients,
+            # held sockets) would leave the next client queued on a 2-thread pool until a
+            # timeout. POOL_THREADS covers every test's concurrency; tests of the pool's own
+            # limit pass `threads` explicitly.
+            threads = POOL_THREADS if MODEL == "thread-pool" else 2
         cmd = [BINARY, "--root", root, "--port", "0", "--threads", str(threads), *MODEL_ARGS]
         if listen:
             cmd += ["--listen", listen]

@@ -23,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import SLOW, Server, TempRoot, make_file, recv_exactly  # noqa: E402
+from harness import MODEL, SLOW, Server, TempRoot, make_file, recv_exactly  # noqa: E402
 
 LOADGEN_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                "../../bench/loadgen.c")
@@ -31,6 +31,9 @@ IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 # Client source addresses besides 127.0.0.1, so that thousands of connections stay under the
 # default --max-connections-per-ip (256) and each address needs few ephemeral ports.
 SOURCES = [f"127.0.0.{i}" for i in range(2, 52)]
+# A pool thread (Example 4) serves one client at a time: the tests that keep 50 transfers or 64
+# lockstep clients going at once give the pool a thread for each, plus a margin.
+POOL_FOR_CONCURRENCY = {"threads": 80} if MODEL == "thread-pool" else {}
 
 
 def report(text):
@@ -369,6 +372,11 @@ class SoakTest(unittest.TestCase):
 
     # ------------------------------------------------------------------------------------------
     def test_1_ten_thousand_idle_connections_do_not_slow_a_download(self):
+        if MODEL == "thread-pool":
+            # Example 4 serves as many clients at once as it has threads: idle connections
+            # hold every one, and the download waits in the queue (the limit is asserted in
+            # test_defences). Not a defect to hide with 10,000 pre-spawned threads.
+            self.skipTest("a thread pool cannot serve more clients than threads")
         held_count = 10000  # also under the sanitizers: idle connections cost no CPU
         self.raise_fd_limit(held_count + 1000)
         with Server(self.root, *STEADY_CACHE, "--quiet", "--header-timeout", "120") as server:
@@ -417,6 +425,10 @@ class SoakTest(unittest.TestCase):
 
     # ------------------------------------------------------------------------------------------
     def test_2_slowloris_does_not_slow_a_normal_client(self):
+        if MODEL == "thread-pool":
+            # Slowloris is the attack this model is defenceless against: 1,000 trickling heads
+            # hold every pool thread until --header-timeout (see test_1).
+            self.skipTest("a thread pool cannot serve more clients than threads")
         loris_count = 1000
         requests = 20
         # The margin scales with SLOW: sanitizer builds are ~4x slower on every path.
@@ -478,7 +490,7 @@ class SoakTest(unittest.TestCase):
         resets = 1000  # also under the sanitizers: each reset costs only the first sends
         batch = 50
         linger_zero = struct.pack("ii", 1, 0)
-        with Server(self.root, *STEADY_CACHE, "--quiet") as server:
+        with Server(self.root, *STEADY_CACHE, "--quiet", **POOL_FOR_CONCURRENCY) as server:
             for _ in range(2):  # both workers open 10m.bin into their file cache
                 seconds, status, body = timed_http_get(server.port, b"/10m.bin")
                 self.assertEqual(status, 200)
@@ -513,7 +525,16 @@ class SoakTest(unittest.TestCase):
                 batches += 1
             elapsed = time.monotonic() - start
             self.assertTrue(server.alive(), "server died")
-            returned = wait_until(lambda: server.fd_count() == fd_base, 10 * SLOW)
+            if MODEL == "thread-pool":
+                # Each of the pool's 80 threads has its own file cache: how many hold 10m.bin
+                # open depends on which threads served, and the two warmed ones may expire
+                # (--file-cache-valid) meanwhile. What the resets left must be gone.
+                def settled():
+                    return server.fd_count() <= fd_base
+            else:
+                def settled():
+                    return server.fd_count() == fd_base
+            returned = wait_until(settled, 10 * SLOW)
             fd_after_resets = server.fd_count()
             self.assertEqual(done, resets, f"only {done} resets within the time bound")
             seconds, status, body = timed_http_get(server.port, b"/10m.bin")
@@ -521,7 +542,7 @@ class SoakTest(unittest.TestCase):
             self.assertEqual(hashlib.sha256(body).hexdigest(), self.sha_10m)
             line_seconds, data = timed_line_get(server.port, b"10m.bin", 10 << 20)
             self.assertEqual(hashlib.sha256(data).hexdigest(), self.sha_10m)
-            returned_again = wait_until(lambda: server.fd_count() == fd_base, 10 * SLOW)
+            returned_again = wait_until(settled, 10 * SLOW)
             fd_final = server.fd_count()
             rss_final = server.rss_kib()
             report(f"resets: {done} clients reset mid-transfer of 10 MiB in {batches} batches of "
@@ -546,7 +567,7 @@ class SoakTest(unittest.TestCase):
             subprocess.run([gcc, "-O2", "-pthread", "-o", loadgen, LOADGEN_SOURCE],
                            check=True, timeout=60)
             with Server(self.root, *STEADY_CACHE, "--quiet", "--max-requests-per-connection",
-                        "0") as server:
+                        "0", **POOL_FOR_CONCURRENCY) as server:
                 port = server.port
                 small, mid = self.files["small.txt"], self.files["mid.bin"]
                 # Warm-up, 10,000 requests in the same patterns as the measured run: the line
