@@ -3,18 +3,20 @@
 #include <stdexcept>
 #include <string>
 
+#include "backends/epoll/epoll_backend.hpp"
 #include "backends/uring/uring_backend.hpp"
 
 namespace iocomp::server {
 
 const std::vector<std::string_view>& model_names() {
-  static const std::vector<std::string_view> names = {"completion"};
+  static const std::vector<std::string_view> names = {"completion", "epoll"};
   return names;
 }
 
 std::unique_ptr<core::Backend> make_backend(std::string_view model,
                                             const core::BackendEnvironment& environment) {
   if (model == "completion") return std::make_unique<uring::UringBackend>(environment);
+  if (model == "epoll") return std::make_unique<epoll::EpollBackend>(environment);
   throw std::invalid_argument("unknown --model " + std::string(model));
 }
 
