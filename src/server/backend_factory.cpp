@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "backends/epoll/epoll_backend.hpp"
 #include "backends/threads/thread_per_connection_backend.hpp"
 #include "backends/threads/thread_pool_backend.hpp"
 #include "backends/uring/uring_backend.hpp"
@@ -10,7 +11,7 @@
 namespace iocomp::server {
 
 const std::vector<std::string_view>& model_names() {
-  static const std::vector<std::string_view> names = {"completion", "thread-pool",
+  static const std::vector<std::string_view> names = {"completion", "epoll", "thread-pool",
                                                       "thread-per-connection"};
   return names;
 }
@@ -18,6 +19,7 @@ const std::vector<std::string_view>& model_names() {
 std::unique_ptr<core::Backend> make_backend(std::string_view model,
                                             const core::BackendEnvironment& environment) {
   if (model == "completion") return std::make_unique<uring::UringBackend>(environment);
+  if (model == "epoll") return std::make_unique<epoll::EpollBackend>(environment);
   if (model == "thread-pool") return std::make_unique<threads::ThreadPoolBackend>(environment);
   if (model == "thread-per-connection") {
     return std::make_unique<threads::ThreadPerConnectionBackend>(environment);
