@@ -104,8 +104,10 @@ void LoopWorker::adopt(std::unique_ptr<IncomingConnection> incoming) {
   ::setsockopt(incoming->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   LoopConnection* c = nullptr;
   try {
+    // The key is copied, not moved: if the connection cannot be made, the slot is released
+    // under it below.
     c = make_connection(incoming->fd, format_socket_address(&incoming->peer),
-                        std::move(incoming->address_key));
+                        incoming->address_key);
   } catch (const std::bad_alloc&) {
     ++out_of_memory_drops_;
     ::close(incoming->fd);
