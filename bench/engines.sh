@@ -49,7 +49,8 @@ for round in $(seq "$ROUNDS"); do
         taskset -c 0 "$tmp/limitprobe" "$port" 1024 >/dev/null 2>&1 &
       else
         taskset -c 0 "$IOCOMP" --root "$tmp/root" --listen 127.0.0.1 --port "$port" --quiet \
-          --threads 1 --model "$server" --max-connections-per-ip 0 >/dev/null 2>&1 &
+          --threads 1 --model "$server" --max-connections-per-ip 0 \
+          --max-requests-per-connection 0 >/dev/null 2>&1 &
       fi
       pid=$!
       sleep 0.5

@@ -96,7 +96,7 @@ run_one() {
   local log="$tmp/server.log"
   taskset -c "$scpus" "${nice_cmd[@]}" "$IOCOMP" --root "$tmp/root" --listen 127.0.0.1 --port 0 \
     --quiet --model "$model" --threads "$threads_flag" --max-connections-per-ip 0 \
-    --max-connections 100000 --header-timeout 30 >"$log" 2>&1 &
+    --max-connections 100000 --max-requests-per-connection 0 --header-timeout 30 >"$log" 2>&1 &
   local pid=$!
   local port=
   for _ in $(seq 100); do
