@@ -18,7 +18,7 @@
 # server's threads, from /proc), errors. A level a model cannot hold (errors, stalls, refused
 # connections: loadgen's counters) is reported as not held, with its numbers.
 #
-# Environment (flags win): DURATION (4 s per run), LEVELS, MODELS, POOL_MAX (2000: the
+# Environment (flags win): DURATION (5 s per run), LEVELS, MODELS, POOL_MAX (2000: the
 # thread-pool's size is the number of connections up to this; more clients than threads wait in
 # its queue, which is the model), SERVER_CPU (0), CLIENT_CPU (1), IOCOMP (build/iocomp),
 # OUT (bench/results/models-DATE), NICE (-20).
@@ -27,7 +27,7 @@ export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
-DURATION=${DURATION:-4}
+DURATION=${DURATION:-5}
 LEVELS=${LEVELS:-"1 10 100 1000 5000 10000"}
 MODELS=${MODELS:-"completion epoll thread-pool thread-per-connection"}
 POOL_MAX=${POOL_MAX:-2000}
@@ -52,7 +52,7 @@ while (($#)); do
   shift
 done
 if ((QUICK)); then
-  DURATION=2
+  DURATION=3
   LEVELS="1 100 1000"
 fi
 
@@ -117,11 +117,12 @@ run_one() {
   taskset -c "$ccpus" "${nice_cmd[@]}" "$tmp/loadgen" -c "$conns" -d "$DURATION" -n "$file" \
     -s "$size" -p "$port" -m "$proto" -T "$stall" -q >"$tmp/lg.out" 2>"$tmp/lg.err" &
   local lg=$!
-  # The window: from 1 s into the run (connections set up) to 0.5 s before its end.
+  # The window: from 1 s into the run (connections set up) to 1.5 s before its planned end
+  # (loadgen's clock starts before its connections are up, so it ends a little early).
   sleep 1
-  local c0 x0 t0
+  local c0 t0
   c0=$(cpu_ticks "$pid"); read -r v0 n0 < <(ctx_switches "$pid"); t0=$(date +%s.%N)
-  sleep "$(awk -v d="$DURATION" 'BEGIN {print (d - 1.5 > 0.5 ? d - 1.5 : 0.5)}')"
+  sleep "$(awk -v d="$DURATION" 'BEGIN {print (d - 2.5 > 0.5 ? d - 2.5 : 0.5)}')"
   local c1 t1 threads rss
   c1=$(cpu_ticks "$pid"); read -r v1 n1 < <(ctx_switches "$pid"); t1=$(date +%s.%N)
   threads=$(status_field "$pid" Threads); rss=$(status_field "$pid" VmRSS)
