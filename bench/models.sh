@@ -66,7 +66,12 @@ head -c $((10 << 20)) /dev/urandom >"$tmp/root/10m.bin"
 # 10,000 connections: a descriptor each on both sides, plus the server's files and threads.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 nice_cmd=()
-if [[ $NICE != 0 ]] && nice -n "$NICE" true 2>/dev/null; then nice_cmd=(nice -n "$NICE"); fi
+if [[ $NICE != 0 ]] && nice -n "$NICE" true 2>/dev/null; then
+  nice_cmd=(nice -n "$NICE")
+  # This script samples /proc during the run: at normal priority it waits behind the server and
+  # the client (both busy, both niced) and samples late, after the client has gone.
+  renice -n "$NICE" -p $$ >/dev/null
+fi
 
 tsv="$OUT/models.tsv"
 printf 'model\tproto\tfile\tconns\tworkers\tcores\trps\tmbps\tcpu_us_per_req\tp50_us\tp99_us\tthreads\trss_kib\tvcsw_per_req\tivcsw_per_req\terrors\theld\n' >"$tsv"
