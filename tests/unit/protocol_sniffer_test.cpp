@@ -7,6 +7,8 @@
 namespace iocomp::protocol {
 namespace {
 
+using namespace std::string_literals;
+
 constexpr std::size_t kLimit = 8192;
 
 TEST(ProtocolSniffer, RequestLinesAreHttp) {
@@ -38,14 +40,13 @@ TEST(ProtocolSniffer, AfterAMethodTheLineEndDecides) {
   EXPECT_EQ(sniff_protocol("GET  ", kLimit), Protocol::undecided);
   EXPECT_EQ(sniff_protocol("GET /x HTTX", kLimit), Protocol::undecided);
   EXPECT_EQ(sniff_protocol("GET /x HTTX\n", kLimit), Protocol::line);
-  EXPECT_EQ(sniff_protocol(std::string("GET /a\0b"), kLimit), Protocol::undecided);
+  EXPECT_EQ(sniff_protocol("GET /a\0b"s, kLimit), Protocol::undecided);
 }
 
 // Whatever the target holds, a request line ending in HTTP/1.0 or HTTP/1.1 is HTTP: the parser
 // answers 400, instead of the line protocol answering every header line.
 TEST(ProtocolSniffer, RequestLineWithBadBytesIsStillHttp) {
-  EXPECT_EQ(sniff_protocol(std::string("GET /a\0b HTTP/1.1\r\nHost: x\r\n", 30), kLimit),
-            Protocol::http);
+  EXPECT_EQ(sniff_protocol("GET /a\0b HTTP/1.1\r\nHost: x\r\n"s, kLimit), Protocol::http);
   EXPECT_EQ(sniff_protocol("GET /a\x01\x1b[2J HTTP/1.0\r\n", kLimit), Protocol::http);
   EXPECT_EQ(sniff_protocol("GET /a b c HTTP/1.1\r\n", kLimit), Protocol::http);
   EXPECT_EQ(sniff_protocol("GET  HTTP/1.1\n", kLimit), Protocol::http);
