@@ -1,13 +1,9 @@
 #include "http/accept.hpp"
 
+#include "http/field_list.hpp"
+
 namespace iocomp::http {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool equal_ci(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -38,7 +34,7 @@ int parse_qvalue(std::string_view s) {
 }  // namespace
 
 int accept_quality(std::string_view accept, std::string_view type) {
-  if (trim(accept).empty()) return 1000;
+  if (trim_ows(accept).empty()) return 1000;
   const std::size_t slash = type.find('/');
   const std::string_view main_type = type.substr(0, slash);
   const std::string_view sub_type = type.substr(slash + 1);
@@ -51,18 +47,18 @@ int accept_quality(std::string_view accept, std::string_view type) {
     // media-range *( OWS ";" OWS parameter ): the q parameter separates media type parameters
     // from accept extensions; parameters other than q do not change the match here.
     const std::size_t semicolon = range.find(';');
-    const std::string_view media = trim(range.substr(0, semicolon));
+    const std::string_view media = trim_ows(range.substr(0, semicolon));
     int quality = 1000;
     bool malformed = false;
     std::string_view params =
         semicolon == std::string_view::npos ? std::string_view{} : range.substr(semicolon + 1);
     while (!params.empty()) {
       const std::size_t next = params.find(';');
-      const std::string_view param = trim(params.substr(0, next));
+      const std::string_view param = trim_ows(params.substr(0, next));
       params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
       const std::size_t eq = param.find('=');
-      if (eq == std::string_view::npos || !equal_ci(trim(param.substr(0, eq)), "q")) continue;
-      quality = parse_qvalue(trim(param.substr(eq + 1)));
+      if (eq == std::string_view::npos || !equal_ci(trim_ows(param.substr(0, eq)), "q")) continue;
+      quality = parse_qvalue(trim_ows(param.substr(eq + 1)));
       if (quality < 0) malformed = true;
       break;
     }

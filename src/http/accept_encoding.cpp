@@ -2,14 +2,12 @@
 
 #include <array>
 
+#include "http/field_list.hpp"
+
 namespace iocomp::http {
 namespace {
 
 constexpr int kUnlisted = -1;
-
-bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
 
 bool is_tchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
@@ -45,12 +43,6 @@ bool equals_ignore_case(std::string_view a, std::string_view lower) {
   return true;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), as thousandths; -1 if malformed.
 int parse_qvalue(std::string_view s) {
   if (s.empty() || (s.front() != '0' && s.front() != '1')) return -1;
@@ -77,15 +69,15 @@ struct Element {
 
 // One list element: coding [ OWS ";" OWS "q=" qvalue ]. False when malformed.
 bool parse_element(std::string_view text, Element& out) {
-  text = trim(text);
+  text = trim_ows(text);
   std::size_t i = 0;
   while (i < text.size() && is_tchar(text[i])) ++i;
   if (i == 0) return false;
   out.coding = text.substr(0, i);
-  std::string_view rest = trim(text.substr(i));
+  std::string_view rest = trim_ows(text.substr(i));
   if (rest.empty()) return true;
   if (rest.front() != ';') return false;
-  rest = trim(rest.substr(1));
+  rest = trim_ows(rest.substr(1));
   if (rest.size() < 2 || (rest[0] != 'q' && rest[0] != 'Q') || rest[1] != '=') return false;
   out.q = parse_qvalue(rest.substr(2));
   return out.q >= 0;

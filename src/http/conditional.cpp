@@ -4,16 +4,11 @@
 
 #include <optional>
 
+#include "http/field_list.hpp"
 #include "http/http_date.hpp"
 
 namespace iocomp::http {
 namespace {
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 struct EntityTag {
   bool weak = false;

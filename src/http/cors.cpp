@@ -4,6 +4,8 @@
 #include <array>
 #include <stdexcept>
 
+#include "http/field_list.hpp"
+
 namespace iocomp::http {
 namespace {
 
@@ -35,12 +37,6 @@ bool equals_ignoring_ascii_case(std::string_view a, std::string_view lower) {
 bool is_tchar(char c) {
   const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
   return alnum || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 bool header_allowed(std::string_view name) {
@@ -140,14 +136,8 @@ PreflightVerdict evaluate_preflight(const CorsPolicy& policy, std::string_view o
   if (method != "GET" && method != "HEAD" && method != "OPTIONS") {
     return PreflightVerdict::method_not_allowed;
   }
-  while (true) {
-    const std::size_t comma = request_headers.find(',');
-    const std::string_view name = trim(request_headers.substr(0, comma));
-    if (!name.empty() && !header_allowed(name)) return PreflightVerdict::header_not_allowed;
-    if (comma == std::string_view::npos) break;
-    request_headers.remove_prefix(comma + 1);
-  }
-  return PreflightVerdict::allowed;
+  const bool all_allowed = for_each_list_element(request_headers, header_allowed);
+  return all_allowed ? PreflightVerdict::allowed : PreflightVerdict::header_not_allowed;
 }
 
 std::string_view describe(PreflightVerdict verdict) {
@@ -171,7 +161,7 @@ void append_preflight_headers(const CorsPolicy& policy, std::string_view origin,
   out.append("Access-Control-Allow-Methods: ").append(kAllowedMethods).append("\r\n");
   // Echo what was asked (every name was checked against the list): the answer is then exact
   // whatever the case or order the browser used. Without a request, name the whole list.
-  const std::string_view asked = trim(request_headers);
+  const std::string_view asked = trim_ows(request_headers);
   out.append("Access-Control-Allow-Headers: ")
       .append(asked.empty() ? kAllowedRequestHeaderList : asked)
       .append("\r\nAccess-Control-Max-Age: 86400\r\n");

@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <optional>
 
+#include "http/field_list.hpp"
+
 namespace iocomp::http {
 namespace {
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool equals_ci(std::string_view a, std::string_view lower) {
   if (a.size() != lower.size()) return false;

@@ -4,6 +4,8 @@
 #include <array>
 #include <cstring>
 
+#include "http/field_list.hpp"
+
 namespace iocomp::http {
 namespace {
 
@@ -45,29 +47,6 @@ inline bool token_equals(std::string_view token, std::string_view lower) {
     }
   }
   return true;
-}
-
-inline bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// Calls fn(element) for each non-empty, OWS-trimmed element of a comma-separated list;
-// stops early when fn returns false.
-template <typename Fn>
-bool for_each_list_element(std::string_view list, Fn&& fn) {
-  while (true) {
-    const std::size_t comma = list.find(',');
-    const std::string_view element = trim_ows(list.substr(0, comma));
-    if (!element.empty() && !fn(element)) return false;
-    if (comma == std::string_view::npos) return true;
-    list.remove_prefix(comma + 1);
-  }
 }
 
 bool is_token(std::string_view s) {
