@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <ctime>
 #include <new>
 
@@ -39,6 +40,28 @@ void LoopConnection::set_timer(TimerKind kind) {
       break;
     case TimerKind::idle:
       worker_.arm_timer(*this, TimerClass::idle);
+      break;
+  }
+}
+
+void LoopConnection::on_timer(TimerClass cls) {
+  switch (cls) {
+    case TimerClass::header:
+      session_->on_timeout(TimerKind::header);
+      break;
+    case TimerClass::idle:
+      session_->on_timeout(TimerKind::idle);
+      break;
+    case TimerClass::send: {
+      const std::uint64_t sent = bytes_sent_;
+      hard_close();
+      session_->on_sent(-ETIMEDOUT, sent);
+      break;
+    }
+    case TimerClass::linger:
+    case TimerClass::none:
+    case TimerClass::count:
+      hard_close();
       break;
   }
 }

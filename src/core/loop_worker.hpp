@@ -38,8 +38,10 @@ class LoopConnection : public Channel, public TimerNode, public DeferredNode {
   // Neither lingering nor closed: a drain reaches it through its session.
   virtual bool is_open() const = 0;
   virtual bool releasable() const = 0;
-  // An expired timer of this class.
-  virtual void on_timer(TimerClass cls) = 0;
+  // An expired timer of this class: the protocol timers go to the session; a send timer aborts
+  // the transfer (the client stopped reading) and then reports it; a linger timer ends the
+  // lingering close.
+  void on_timer(TimerClass cls);
   // Deferred work: a file send that yielded its turn resumes here.
   virtual void resume_send() = 0;
 
@@ -53,7 +55,8 @@ class LoopConnection : public Channel, public TimerNode, public DeferredNode {
   LoopWorker& worker_;
   std::string peer_;
   std::unique_ptr<SessionHandler> session_;
-  bool queued_ = false;  // on one of the worker's deferred lists
+  bool queued_ = false;           // on one of the worker's deferred lists
+  std::uint64_t bytes_sent_ = 0;  // of the send in progress: what a send timeout reports
 
  private:
   friend class LoopWorker;

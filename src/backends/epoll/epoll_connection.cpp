@@ -315,27 +315,4 @@ void Connection::hard_close() {
   maybe_release();
 }
 
-void Connection::on_timer(core::TimerClass cls) {
-  switch (cls) {
-    case core::TimerClass::header:
-      session_->on_timeout(core::TimerKind::header);
-      break;
-    case core::TimerClass::idle:
-      session_->on_timeout(core::TimerKind::idle);
-      break;
-    case core::TimerClass::send: {
-      // The client stopped reading: abort the transfer, then tell the session.
-      const std::uint64_t sent = bytes_sent_;
-      hard_close();
-      session_->on_sent(-ETIMEDOUT, sent);
-      break;
-    }
-    case core::TimerClass::linger:
-    case core::TimerClass::none:
-    case core::TimerClass::count:
-      hard_close();
-      break;
-  }
-}
-
 }  // namespace iocomp::epoll

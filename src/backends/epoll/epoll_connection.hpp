@@ -29,7 +29,6 @@ class Connection final : public core::LoopConnection {
   bool releasable() const override {
     return state_ == State::closed && !queued_ && !read_link_.queued;
   }
-  void on_timer(core::TimerClass cls) override;
   void resume_send() override;
 
   // An epoll event for this socket, from EpollWorker::run.
@@ -79,7 +78,6 @@ class Connection final : public core::LoopConnection {
   iovec iov_[2] = {};
   int iov_first_ = 0;
   core::FileRange file_;
-  std::uint64_t bytes_sent_ = 0;
   std::uint64_t budget_ = 0;  // file bytes this connection may still send in budget_turn_
   std::uint64_t budget_turn_ = ~std::uint64_t{0};
 };

@@ -28,7 +28,6 @@ class alignas(16) Connection final : public core::LoopConnection {
   void hard_close() override;
   bool is_open() const override { return state_ == State::open; }
   bool releasable() const override { return state_ == State::closed && inflight_ == 0 && !queued_; }
-  void on_timer(core::TimerClass cls) override;
   void resume_send() override;
 
   // Completions, decoded by UringWorker::dispatch.
@@ -68,7 +67,6 @@ class alignas(16) Connection final : public core::LoopConnection {
   int iov_first_ = 0;
   msghdr msg_{};
   core::FileRange file_;
-  std::uint64_t bytes_sent_ = 0;
 };
 
 }  // namespace iocomp::uring
