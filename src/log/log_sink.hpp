@@ -13,7 +13,8 @@ namespace iocomp::log {
 
 class LogSink {
  public:
-  explicit LogSink(int fd, std::size_t max_pending_bytes = 8u << 20);
+  // Writes to `fd`; with `owns_fd` it closes it (and the descriptors given to replace_fd).
+  explicit LogSink(int fd, std::size_t max_pending_bytes = 8u << 20, bool owns_fd = false);
   // Flushes what is pending, waiting at most ~2 s for a blocked output (a pipe nobody reads):
   // past that the writer is abandoned to the process exit rather than hanging shutdown.
   ~LogSink();
@@ -26,14 +27,24 @@ class LogSink {
   void write_now(std::string_view line);
   std::uint64_t dropped_bytes() const;
 
+  // Writes what comes after this call to `fd` (a log file opened again after a rotation); the
+  // writer closes the old descriptor when it has written what was queued before. Takes `fd`.
+  void replace_fd(int fd);
+
+  // Opens `path` for appending (created 0640), close-on-exec; throws std::runtime_error.
+  static int open_file(const std::string& path);
+
  private:
   void run();
 
-  int fd_;
+  int fd_;  // the writer's; next_fd_ takes its place at the writer's next turn
+  bool owns_fd_;
+  int next_fd_ = -1;
   std::size_t max_pending_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::string pending_;
+  std::string before_reopen_;  // queued before replace_fd: for the old descriptor
   std::uint64_t dropped_ = 0;
   bool stop_ = false;
   bool finished_ = false;  // the writer has written everything and returned

@@ -34,6 +34,12 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;    // --cors: allowed origins ("*" for any)
   std::string auth_file;                    // --auth-file: user:crypt-hash lines; "" = no auth
 
+  // Operations.
+  std::string access_log;               // --access-log PATH, "-" = standard output, "" = off
+  std::string log_format = "combined";  // the access log: combined or json
+  std::string admin;                    // --admin ADDR:PORT for /metrics and /healthz; "" = off
+  std::uint64_t rate_limit = 0;         // bytes per second per connection; 0 = no limit
+
   double drain_timeout_s = 3.0;
   double header_timeout_s = 10.0;
   double idle_timeout_s = 60.0;
