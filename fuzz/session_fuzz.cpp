@@ -578,7 +578,10 @@ class Driver final : public core::Channel {
         context_{setup.config, fixture.root(setup.config.allow_hidden), fixture.mime(),
                  setup.http_limits(), http::CorsPolicy{}},
         cache_(context_.root, setup.cache),
-        log_(&fixture.sink()),
+        // The access log too, in both formats, so that every request record is formatted.
+        log_(log::LogTargets{&fixture.sink(), &fixture.sink(),
+                             stream.size() % 2 == 0 ? log::AccessFormat::combined
+                                                    : log::AccessFormat::json}),
         stream_(stream),
         control_(control),
         model_(stream, setup) {

@@ -50,7 +50,7 @@ std::optional<AdminEndpoint> parse_admin_endpoint(std::string_view text) {
   if (endpoint.host.empty() || port.empty() || port.size() > 5) return std::nullopt;
   unsigned value = 0;
   const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (error != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+  if (error != std::errc() || end != port.data() + port.size() || value > 65535) {
     return std::nullopt;
   }
   endpoint.port = static_cast<std::uint16_t>(value);

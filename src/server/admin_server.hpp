@@ -16,8 +16,9 @@ struct AdminEndpoint {
   std::uint16_t port = 0;
 };
 
-// "127.0.0.1:9100", "[::1]:9100", "localhost:9100": nullopt when malformed (no port, port not
-// a number in 1..65535, an empty host, an unclosed bracket).
+// "127.0.0.1:9100", "[::1]:9100", "localhost:9100" (port 0: any free port, logged): nullopt
+// when malformed (no port, a port not a number in 0..65535, an empty host, an unclosed
+// bracket, IPv6 without brackets).
 std::optional<AdminEndpoint> parse_admin_endpoint(std::string_view text);
 
 struct AdminHandlers {

@@ -301,6 +301,10 @@ int run_server(const ServerConfig& config) {
                   std::string_view(stamp, sizeof stamp), IOCOMP_VERSION, absolute_path(config.root),
                   listener.display, listener.port, thread_count, thread_count == 1 ? "" : "s",
                   backend->name()));
+  if (admin_listener) {
+    sink.write_now(fmt::format("{} - metrics on http://{}/metrics, health on /healthz\n",
+                               std::string_view(stamp, sizeof stamp), admin_listener->display));
+  }
   // After the "serving" line, which scripts read first to learn the port.
   const auto warn = [&](std::string_view text) {
     ::clock_gettime(CLOCK_REALTIME, &now);
