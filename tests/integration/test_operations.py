@@ -1,6 +1,7 @@
 """Operations: the access log (combined and JSON, reopened on SIGHUP), the admin port
 (/metrics parsed by the Prometheus client's own parser, /healthz), the per-connection rate limit,
 and the live status line on a terminal. Run once per server model."""
+import http.client
 import json
 import os
 import pty
@@ -200,8 +201,12 @@ class MetricsTest(unittest.TestCase):
                     self.assertIn(expected, before)
                 self.assertEqual(before["iocomp_request_duration_seconds"].type, "histogram")
                 self.assertEqual(before["iocomp_requests"].type, "counter")
+                # One keep-alive connection: even thread-per-connection's private cache hits.
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
                 for _ in range(3):
-                    http_get(server.port, "/f.bin")
+                    connection.request("GET", "/f.bin")
+                    self.assertEqual(len(connection.getresponse().read()), 100000)
+                connection.close()
                 self.assertEqual(line_get(server.port, "nope"), TRANSMIT_ERROR)
                 with self.assertRaises(urllib.error.HTTPError):
                     http_get(server.port, "/missing")
