@@ -53,14 +53,25 @@ void append_json_or_null(std::string& out, std::string_view text) {
   }
 }
 
+// " [30/Nov/2026:16:30:00 +0000] \"", formatted once per second and thread.
+std::string_view combined_time(time_t seconds) {
+  thread_local time_t cached = -1;
+  thread_local std::string text;
+  if (seconds != cached) {
+    const std::tm& tm = utc(seconds);
+    text =
+        fmt::format(" [{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000] \"", tm.tm_mday,
+                    kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached = seconds;
+  }
+  return text;
+}
+
 void append_combined(std::string& out, const RequestRecord& r) {
-  const std::tm& tm = utc(r.time.tv_sec);
   append_escaped(out, peer_address(r.peer));
   out += " - ";
   append_or_dash(out, r.user);
-  fmt::format_to(std::back_inserter(out), " [{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000] \"",
-                 tm.tm_mday, kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec);
+  out += combined_time(r.time.tv_sec);
   if (r.protocol == RequestProtocol::http && !r.method.empty()) {
     append_escaped(out, r.method);
     out.push_back(' ');

@@ -25,8 +25,13 @@ void write_all(int fd, std::string_view text) {
 
 }  // namespace
 
-LogSink::LogSink(int fd, std::size_t max_pending_bytes, bool owns_fd)
-    : fd_(fd), owns_fd_(owns_fd), max_pending_(max_pending_bytes), writer_([this] { run(); }) {}
+LogSink::LogSink(int fd, std::size_t max_pending_bytes, bool owns_fd,
+                 std::chrono::milliseconds max_delay)
+    : fd_(fd),
+      owns_fd_(owns_fd),
+      max_delay_(max_delay),
+      max_pending_(max_pending_bytes),
+      writer_([this] { run(); }) {}
 
 int LogSink::open_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
@@ -60,22 +65,25 @@ LogSink::~LogSink() {
 }
 
 void LogSink::submit(std::string_view batch) {
-  bool was_empty;
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     if (pending_.size() + batch.size() > max_pending_) {
       dropped_ += batch.size();
       return;
     }
-    was_empty = pending_.empty();
+    const std::size_t before = pending_.size();
     try {
       pending_.append(batch);
     } catch (const std::bad_alloc&) {
       dropped_ += batch.size();  // out of memory: lose log lines, not the process
       return;
     }
+    // The first batch starts the writer's delay; with a delay, a full buffer ends it early.
+    wake = before == 0 ||
+           (max_delay_.count() != 0 && before < kWriteBytes && pending_.size() >= kWriteBytes);
   }
-  if (was_empty) wake_.notify_all();
+  if (wake) wake_.notify_all();
 }
 
 void LogSink::write_now(std::string_view line) {
@@ -100,7 +108,14 @@ void LogSink::run() {
   std::string writing;
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] { return stop_ || !pending_.empty() || next_fd_ >= 0; });
+    if (max_delay_.count() == 0) {
+      wake_.wait(lock, [this] { return stop_ || !pending_.empty() || next_fd_ >= 0; });
+    } else {
+      // Sleeps until a full buffer, a reopen or the stop; else writes what came after max_delay.
+      wake_.wait(lock, [this] { return stop_ || !pending_.empty() || next_fd_ >= 0; });
+      wake_.wait_for(lock, max_delay_,
+                     [this] { return stop_ || next_fd_ >= 0 || pending_.size() >= kWriteBytes; });
+    }
     if (next_fd_ >= 0) {
       const int old_fd = fd_;
       fd_ = next_fd_;

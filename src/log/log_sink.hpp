@@ -1,6 +1,7 @@
 #pragma once
 // Writes log batches to a file descriptor from its own thread, so a slow terminal or a full
 // pipe never stalls a worker. Past a bound of pending bytes, batches are dropped and counted.
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -13,8 +14,17 @@ namespace iocomp::log {
 
 class LogSink {
  public:
+  // Batches that arrive within `max_delay` of each other are written together once this much
+  // is pending.
+  static constexpr std::size_t kWriteBytes = 64 * 1024;
+
   // Writes to `fd`; with `owns_fd` it closes it (and the descriptors given to replace_fd).
-  explicit LogSink(int fd, std::size_t max_pending_bytes = 8u << 20, bool owns_fd = false);
+  // max_delay 0: the writer wakes for every batch (the event log: lines appear at once). Above
+  // 0: lines wait up to max_delay, or until kWriteBytes are pending (the access log, like
+  // nginx's access_log buffer=64k flush=...: a write and a wake-up per 64 KiB instead of one per
+  // worker loop turn).
+  explicit LogSink(int fd, std::size_t max_pending_bytes = 8u << 20, bool owns_fd = false,
+                   std::chrono::milliseconds max_delay = std::chrono::milliseconds(0));
   // Flushes what is pending, waiting at most ~2 s for a blocked output (a pipe nobody reads):
   // past that the writer is abandoned to the process exit rather than hanging shutdown.
   ~LogSink();
@@ -39,6 +49,7 @@ class LogSink {
 
   int fd_;  // the writer's; next_fd_ takes its place at the writer's next turn
   bool owns_fd_;
+  std::chrono::milliseconds max_delay_;
   int next_fd_ = -1;
   std::size_t max_pending_;
   mutable std::mutex mutex_;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <csignal>
 #include <cstdio>
@@ -160,8 +161,10 @@ int run_server(const ServerConfig& config) {
   std::unique_ptr<log::LogSink> access_file;
   const bool access_to_file = !config.access_log.empty() && config.access_log != "-";
   if (access_to_file) {
-    access_file = std::make_unique<log::LogSink>(log::LogSink::open_file(config.access_log),
-                                                 std::size_t{32} << 20, true);
+    // Written in 64 KiB blocks or within 100 ms, like nginx's access_log buffer=64k.
+    access_file =
+        std::make_unique<log::LogSink>(log::LogSink::open_file(config.access_log),
+                                       std::size_t{32} << 20, true, std::chrono::milliseconds(100));
   }
   drop_privileges(config.user);
   FdGuard signal_guard{::signalfd(-1, &signals, SFD_CLOEXEC)};

@@ -7,11 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "log/log_sink.hpp"
 
@@ -157,6 +159,27 @@ TEST(LogSink, ReplaceFdSendsLaterLinesToTheNewFile) {
   }  // the destructor writes everything out
   EXPECT_EQ(read_file(dir / "access.log.1"), "one\ntwo\n");
   EXPECT_EQ(read_file(path), "three\n");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LogSink, DelayedSinkWritesWithinItsDelayAndEverythingAtTheEnd) {
+  char pattern[] = "/tmp/iocomp-sink-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::filesystem::path dir = pattern;
+  const std::string path = (dir / "access.log").string();
+  {
+    LogSink sink(LogSink::open_file(path), 1 << 20, true, std::chrono::milliseconds(20));
+    sink.submit("one\n");
+    // Bounded wait: the line is written after the delay, not at the end only.
+    std::string text;
+    for (int i = 0; i < 500 && text.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      text = read_file(path);
+    }
+    EXPECT_EQ(text, "one\n");
+    for (int i = 0; i < 2000; ++i) sink.submit(std::string(99, 'x') + "\n");  // > 64 KiB
+  }
+  EXPECT_EQ(read_file(path).size(), 4u + 2000u * 100u);
   std::filesystem::remove_all(dir);
 }
 
