@@ -144,11 +144,15 @@ class TakeActivatedListener : public ::testing::Test {
       ::close(kFirstActivatedFd);
     }
   }
-  // Puts a listening socket at descriptor 3; returns its port.
-  std::uint16_t listen_on_fd3() {
-    const int fd = tcp_socket();
-    EXPECT_EQ(::dup2(fd, kFirstActivatedFd), kFirstActivatedFd);
+  // Moves `fd` to descriptor 3 (where socket() itself puts it when 3 is free).
+  static void move_to_fd3(int fd) {
+    if (fd == kFirstActivatedFd) return;
+    ASSERT_EQ(::dup2(fd, kFirstActivatedFd), kFirstActivatedFd);
     ::close(fd);
+  }
+  // Puts a listening socket at descriptor 3; returns its port.
+  static std::uint16_t listen_on_fd3() {
+    move_to_fd3(tcp_socket());
     return local_port(kFirstActivatedFd);
   }
   static void set_environment(const std::string& pid, const std::string& fds) {
@@ -186,7 +190,9 @@ TEST_F(TakeActivatedListener, VariablesForAnotherProcessAreDroppedAndDescriptor3
   set_environment(std::to_string(::getpid() + 1), "1");
   EXPECT_FALSE(take_activated_listener().has_value());
   EXPECT_TRUE(environment_cleared());
-  EXPECT_EQ(::fcntl(kFirstActivatedFd, F_GETFL) & O_NONBLOCK, 0);
+  const int flags = ::fcntl(kFirstActivatedFd, F_GETFL);
+  ASSERT_GE(flags, 0);
+  EXPECT_EQ(flags & O_NONBLOCK, 0);
 }
 
 TEST_F(TakeActivatedListener, MoreThanOneSocketIsAnError) {
@@ -202,9 +208,7 @@ TEST_F(TakeActivatedListener, MoreThanOneSocketIsAnError) {
 }
 
 TEST_F(TakeActivatedListener, ANonListeningDescriptor3IsAnError) {
-  const int fd = tcp_socket(SOCK_STREAM, false);
-  ASSERT_EQ(::dup2(fd, kFirstActivatedFd), kFirstActivatedFd);
-  ::close(fd);
+  move_to_fd3(tcp_socket(SOCK_STREAM, false));
   set_environment(std::to_string(::getpid()), "1");
   EXPECT_THROW(take_activated_listener(), std::runtime_error);
 }
