@@ -147,7 +147,10 @@ int run_server(const ServerConfig& config) {
   const std::optional<auth::LoadedUsers> users =
       auth_on ? std::optional(auth::load_auth_file(config.auth_file)) : std::nullopt;
   http::CorsPolicy cors = http::make_cors_policy(config.cors_origins, auth_on);
-  const core::BoundListener listener = core::open_listener({config.listen, config.port, 4096});
+  // A socket from the service manager (iocomp.socket) takes the place of --listen and --port.
+  const std::optional<core::BoundListener> activated = core::take_activated_listener();
+  const core::BoundListener listener =
+      activated ? *activated : core::open_listener({config.listen, config.port, 4096});
   FdGuard listen_guard{listener.fd};
   // Opened before privileges are dropped, like the port: /var/log and a port below 1024 may
   // need root. After a rotation (SIGHUP) the file is opened again as --user.
@@ -314,6 +317,14 @@ int run_server(const ServerConfig& config) {
     log::format_timestamp(now, stamp);
     sink.write_now(fmt::format("{} - warning: {}\n", std::string_view(stamp, sizeof stamp), text));
   };
+  if (listener.activated) {
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    log::format_timestamp(now, stamp);
+    sink.write_now(fmt::format(
+        "{} - listening socket passed by the service manager (socket activation, fd {}); "
+        "--listen and --port are not used\n",
+        std::string_view(stamp, sizeof stamp), listener.fd));
+  }
   if (users) {
     warn("--auth-file without TLS: passwords cross the network in clear text");
     if (users->readable_by_others) {
