@@ -27,3 +27,8 @@ if(NOT EXISTS "$ENV{DESTDIR}${sysconf_dir}/default/iocomp")
   file(INSTALL DESTINATION "${sysconf_dir}/default" TYPE FILE RENAME iocomp
        FILES ${IOCOMP_DIST_DIR}/iocomp.default)
 endif()
+# logrotate's configuration for the access log, also the operator's once installed.
+if(NOT EXISTS "$ENV{DESTDIR}${sysconf_dir}/logrotate.d/iocomp")
+  file(INSTALL DESTINATION "${sysconf_dir}/logrotate.d" TYPE FILE RENAME iocomp
+       FILES ${IOCOMP_DIST_DIR}/iocomp.logrotate)
+endif()

@@ -137,12 +137,13 @@ class PackagingTest(unittest.TestCase):
             "./usr/share/man/man1/iocomp.1.gz": "-rw-r--r--",
             "./usr/share/doc/iocomp/README.md": "-rw-r--r--",
             "./etc/default/iocomp": "-rw-r--r--",
+            "./etc/logrotate.d/iocomp": "-rw-r--r--",
         }
         for path, mode in expected.items():
             self.assertEqual(entries.get(path), mode, f"{path} in {sorted(entries)}")
         # Nothing under /usr/local or the build tree leaks into the package.
         for path in entries:
-            self.assertRegex(path, r"^\./(usr/(bin|share)|lib/systemd/system|etc/default)(/|$)|"
+            self.assertRegex(path, r"^\./(usr/(bin|share)|lib/systemd/system|etc/default|etc/logrotate\.d)(/|$)|"
                                    r"^\./((usr|lib|etc|usr/share|lib/systemd)/)?$")
 
     def test_control_fields_and_dependencies(self):
@@ -169,7 +170,7 @@ class PackagingTest(unittest.TestCase):
             self.assertIn(package, depends, f"{library} ({package}) missing from Depends")
         # dpkg keeps the operator's settings on upgrade.
         conffiles = run(["dpkg-deb", "-I", self.deb, "conffiles"])
-        self.assertEqual(conffiles.stdout.split(), ["/etc/default/iocomp"])
+        self.assertEqual(conffiles.stdout.split(), ["/etc/default/iocomp", "/etc/logrotate.d/iocomp"])
 
     def test_man_page_documents_every_option(self):
         with gzip.open(os.path.join(self.root, "usr/share/man/man1/iocomp.1.gz"), "rt") as f:
