@@ -684,6 +684,11 @@ class Driver final : public core::Channel {
         FUZZ_CHECK(timer_ != Timer::idle);  // re-arming would let a trickling client live on
         timer_ = Timer::idle;
         break;
+      case core::TimerKind::pace:
+        // Only a rate-limited response waits on the pace timer, and no setup here has
+        // --rate-limit (its waits are covered by the unit and integration tests).
+        FUZZ_CHECK(setup_.config.rate_limit != 0);
+        break;
     }
   }
 
