@@ -107,6 +107,9 @@ int main(int argc, char** argv) {
                                                    : std::string("expected e.g. 500k, 10m, 1g");
       })
       ->capture_default_str();
+  app.add_flag("--async-cold-reads,!--no-async-cold-reads", config.async_cold_reads,
+               "Completion model: bring file data not in the page cache in with an asynchronous "
+               "read before sendfile, so a cold file never stalls a worker (default: on)");
   app.add_option("--drain-timeout", config.drain_timeout_s,
                  "Seconds transfers may go on after SIGINT/SIGTERM")
       ->check(CLI::Range(0.0, 3600.0))

@@ -26,7 +26,11 @@ struct EngineConfig {
   int send_timeout_ms = 60000;
   int linger_timeout_ms = 2000;
   int drain_timeout_ms = 3000;
-  int pace_ms = 100;  // TimerKind::pace: the wait between pieces of a rate-limited response
+  int pace_ms = 100;
+  // Before sendfile, ask whether the range is in the page cache; if not, read it in
+  // asynchronously first, so the worker never waits for the disk (completion model).
+  bool async_cold_reads =
+      true;  // TimerKind::pace: the wait between pieces of a rate-limited response
 };
 
 // Makes the session of a new connection; called on the thread that will run it, with the index

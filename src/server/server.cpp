@@ -32,6 +32,7 @@
 #include "core/listener.hpp"
 #include "fs/file_root.hpp"
 #include "fs/open_file_cache.hpp"
+#include "fs/page_cache.hpp"
 #include "http/cors.hpp"
 #include "http/mime_types.hpp"
 #include "log/event_log.hpp"
@@ -189,6 +190,7 @@ int run_server(const ServerConfig& config) {
   engine_config.idle_timeout_ms = to_ms(config.idle_timeout_s);
   engine_config.send_timeout_ms = to_ms(config.send_timeout_s);
   engine_config.drain_timeout_ms = to_ms(config.drain_timeout_s);
+  engine_config.async_cold_reads = config.async_cold_reads;
   engine_config.workers = config.threads > 0 ? config.threads : default_thread_count();
   const unsigned thread_count = engine_config.workers;
 
@@ -307,6 +309,14 @@ int run_server(const ServerConfig& config) {
                   std::string_view(stamp, sizeof stamp), IOCOMP_VERSION, absolute_path(config.root),
                   listener.display, listener.port, thread_count, thread_count == 1 ? "" : "s",
                   backend->name()));
+  if (backend->name() == "completion") {
+    sink.write_now(fmt::format(
+        "{} - file data not in the page cache: {}\n", std::string_view(stamp, sizeof stamp),
+        !config.async_cold_reads ? "read by sendfile on the worker (--no-async-cold-reads)"
+        : fs::page_cache_probe_available()
+            ? "read in asynchronously before sendfile (cachestat, io_uring read)"
+            : "read by sendfile on the worker (this kernel has no cachestat)"));
+  }
   if (admin_listener) {
     sink.write_now(fmt::format("{} - metrics on http://{}/metrics, health on /healthz\n",
                                std::string_view(stamp, sizeof stamp), admin_listener->display));

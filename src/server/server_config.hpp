@@ -39,6 +39,7 @@ struct ServerConfig {
   std::string log_format = "combined";  // the access log: combined or json
   std::string admin;                    // --admin ADDR:PORT for /metrics and /healthz; "" = off
   std::uint64_t rate_limit = 0;         // bytes per second per connection; 0 = no limit
+  bool async_cold_reads = true;  // completion model: read uncached file ranges before sendfile
 
   double drain_timeout_s = 3.0;
   double header_timeout_s = 10.0;

@@ -8,6 +8,7 @@
 namespace iocomp::uring {
 
 enum class OpKind : std::uint64_t {
+  warm = 0,      // connection: a read that brings a file range into the page cache
   recv = 1,      // connection: one receive into a provided buffer
   send = 2,      // connection: head bytes
   poll_out = 3,  // connection: multishot POLLOUT, the socket became writable again

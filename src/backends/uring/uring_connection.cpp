@@ -1,5 +1,6 @@
 #include "backends/uring/uring_connection.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <climits>
 
 #include "backends/uring/operation.hpp"
+#include "fs/page_cache.hpp"
 
 namespace iocomp::uring {
 
@@ -84,6 +86,7 @@ void Connection::send(std::string_view head, std::string_view body, core::FileRa
   iov_[1] = {const_cast<char*>(body.data()), body.size()};
   iov_first_ = head.empty() ? 1 : 0;
   file_ = file;
+  warm_until_ = file.offset;
   bytes_sent_ = 0;
   worker_.arm_timer(*this, core::TimerClass::send);
   if (!head.empty() || !body.empty()) {
@@ -197,6 +200,16 @@ void Connection::send_file() {
     }
     const std::uint64_t want64 = file_.length < budget ? file_.length : budget;
     const auto want = static_cast<std::size_t>(want64 < INT_MAX ? want64 : INT_MAX);
+    if (ring_.async_cold_reads() && file_.offset + want > warm_until_) {
+      // sendfile of pages not in the page cache reads the disk on this thread, and every other
+      // connection of the worker waits: ask first (one cachestat per chunk), read in the
+      // background if needed.
+      if (!fs::range_cached(file_.fd, file_.offset, want)) {
+        submit_warm(want);
+        return;
+      }
+      warm_until_ = file_.offset + want;
+    }
     auto offset = static_cast<off_t>(file_.offset);
     const ssize_t n = ::sendfile(fd_, file_.fd, &offset, want);
     if (n > 0) {
@@ -225,6 +238,35 @@ void Connection::send_file() {
     return;
   }
   finish_send(0);
+}
+
+void Connection::submit_warm(std::uint64_t length) {
+  const std::uint64_t n = length < UringWorker::kWarmBytes ? length : UringWorker::kWarmBytes;
+  // Two linked operations, no data copied: WILLNEED starts the disk reads of the whole range (on
+  // an io-wq thread: submitting them may block), then a one-byte read of the range's last page
+  // completes once that page is in, the last of the range to arrive; the worker waits for
+  // neither. Its completion continues the transfer.
+  io_uring_sqe* advise = ring_.get_sqe();
+  io_uring_sqe* read = ring_.get_sqe();
+  io_uring_prep_fadvise(advise, file_.fd, file_.offset, static_cast<off_t>(n), POSIX_FADV_WILLNEED);
+  advise->flags |= IOSQE_IO_LINK;
+  io_uring_sqe_set_data64(advise, pack(OpKind::cancel));  // its completion: nothing to act on
+  io_uring_prep_read(read, file_.fd, ring_.warm_buffer(), 1, file_.offset + n - 1);
+  io_uring_sqe_set_data64(read, pack(OpKind::warm, this));
+  ++inflight_;
+  warm_length_ = n;
+}
+
+void Connection::on_warm_complete(int res) {
+  --inflight_;
+  if (state_ != State::open || !send_active_) {
+    maybe_release();
+    return;
+  }
+  // Cached now (or the advice or the read failed, or the file ended: sendfile will say so).
+  // Either way, no second look at this range.
+  warm_until_ = file_.offset + (res > 0 ? warm_length_ : file_.length);
+  send_file();
 }
 
 void Connection::resume_send() {

@@ -34,6 +34,7 @@ class alignas(16) Connection final : public core::LoopConnection {
   void on_recv_complete(int res, unsigned flags);
   void on_send_complete(int res);
   void on_poll_out_complete(int res, unsigned flags);
+  void on_warm_complete(int res);
   // Deferred: a receive that found no provided buffer.
   void retry_recv();
 
@@ -45,6 +46,9 @@ class alignas(16) Connection final : public core::LoopConnection {
   void wait_writable();
   void cancel_poll_out();
   void send_file();
+  // Reads up to `length` bytes of the file range into the worker's scratch buffer, so that the
+  // pages are cached when sendfile runs; send_file goes on at the completion.
+  void submit_warm(std::uint64_t length);
   void finish_send(int error);
 
   UringWorker& ring_;
@@ -67,6 +71,9 @@ class alignas(16) Connection final : public core::LoopConnection {
   int iov_first_ = 0;
   msghdr msg_{};
   core::FileRange file_;
+  // The file's bytes before this offset are known to be cached, or were just read in.
+  std::uint64_t warm_until_ = 0;
+  std::uint64_t warm_length_ = 0;  // of the range being brought in
 };
 
 }  // namespace iocomp::uring

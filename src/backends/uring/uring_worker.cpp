@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include "backends/uring/uring_connection.hpp"
 #include "backends/uring/uring_sqe.hpp"
 #include "core/incoming.hpp"
+#include "fs/page_cache.hpp"
 
 namespace iocomp::uring {
 namespace {
@@ -28,7 +30,9 @@ namespace {
 
 UringWorker::UringWorker(int index, const core::BackendEnvironment& env,
                          const RingConfig& ring_config)
-    : core::LoopWorker(index, env), ring_config_(ring_config) {
+    : core::LoopWorker(index, env),
+      ring_config_(ring_config),
+      async_cold_reads_(env.config.async_cold_reads && fs::page_cache_probe_available()) {
   io_uring_params params{};
   // Only this worker's thread submits, and completions' task work runs when it asks for events:
   // fewer interrupts and no cross-thread wakeups. The ring starts disabled: the thread that
@@ -73,6 +77,17 @@ UringWorker::~UringWorker() {
     ::munmap(buffers_, std::size_t{ring_config_.recv_buffer_count} * recv_buffer_size());
   }
   if (buf_ring_ != nullptr) ::munmap(buf_ring_, buf_ring_bytes_);
+  // The worker ends once every connection is released, so no read into it is in flight.
+  if (warm_buffer_ != nullptr) ::munmap(warm_buffer_, 4096);
+}
+
+char* UringWorker::warm_buffer() {
+  if (warm_buffer_ == nullptr) {
+    void* mem = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) throw std::bad_alloc();  // the connection's guard turns it into a drop
+    warm_buffer_ = static_cast<char*>(mem);
+  }
+  return warm_buffer_;
 }
 
 io_uring_sqe* UringWorker::get_sqe() {
@@ -121,6 +136,9 @@ void UringWorker::dispatch(const io_uring_cqe& cqe) {
   switch (kind_of(data)) {
     case OpKind::recv:
       guarded(c, [&] { c->on_recv_complete(cqe.res, cqe.flags); });
+      break;
+    case OpKind::warm:
+      guarded(c, [&] { c->on_warm_complete(cqe.res); });
       break;
     case OpKind::send:
       guarded(c, [&] { c->on_send_complete(cqe.res); });

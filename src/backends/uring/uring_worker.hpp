@@ -40,6 +40,13 @@ class UringWorker final : public core::LoopWorker {
   const char* buffer_data(unsigned short buffer_id) const;
   void queue_retry_recv(Connection& c);
 
+  // Cold reads: whether to check the page cache before sendfile; at most kWarmBytes are brought
+  // in at a time, and the one-byte reads that wait for them land in warm_buffer (a page shared
+  // by the worker's connections: the byte is never looked at).
+  static constexpr std::size_t kWarmBytes = 1u << 20;
+  bool async_cold_reads() const { return async_cold_reads_; }
+  char* warm_buffer();
+
  protected:
   core::LoopConnection* make_connection(int fd, std::string peer, std::string address_key) override;
   void run_backend_deferred() override;
@@ -66,6 +73,9 @@ class UringWorker final : public core::LoopWorker {
   static constexpr int kTickMs = 100;
   __kernel_timespec tick_interval_{0, kTickMs * 1000000LL};
   bool tick_armed_ = false;
+
+  bool async_cold_reads_;
+  char* warm_buffer_ = nullptr;
 };
 
 }  // namespace iocomp::uring
