@@ -309,18 +309,6 @@ int run_server(const ServerConfig& config) {
                   std::string_view(stamp, sizeof stamp), IOCOMP_VERSION, absolute_path(config.root),
                   listener.display, listener.port, thread_count, thread_count == 1 ? "" : "s",
                   backend->name()));
-  if (backend->name() == "completion") {
-    sink.write_now(fmt::format(
-        "{} - file data not in the page cache: {}\n", std::string_view(stamp, sizeof stamp),
-        !config.async_cold_reads ? "read by sendfile on the worker (--no-async-cold-reads)"
-        : fs::page_cache_probe_available()
-            ? "read in asynchronously before sendfile (cachestat, io_uring read)"
-            : "read by sendfile on the worker (this kernel has no cachestat)"));
-  }
-  if (admin_listener) {
-    sink.write_now(fmt::format("{} - metrics on http://{}/metrics, health on /healthz\n",
-                               std::string_view(stamp, sizeof stamp), admin_listener->display));
-  }
   // After the "serving" line, which scripts read first to learn the port.
   const auto warn = [&](std::string_view text) {
     ::clock_gettime(CLOCK_REALTIME, &now);
@@ -334,6 +322,18 @@ int run_server(const ServerConfig& config) {
         "{} - listening socket passed by the service manager (socket activation, fd {}); "
         "--listen and --port are not used\n",
         std::string_view(stamp, sizeof stamp), listener.fd));
+  }
+  if (backend->name() == "completion") {
+    sink.write_now(fmt::format(
+        "{} - file data not in the page cache: {}\n", std::string_view(stamp, sizeof stamp),
+        !config.async_cold_reads ? "read by sendfile on the worker (--no-async-cold-reads)"
+        : fs::page_cache_probe_available()
+            ? "read in asynchronously before sendfile (cachestat, io_uring fadvise + read)"
+            : "read by sendfile on the worker (this kernel has no cachestat)"));
+  }
+  if (admin_listener) {
+    sink.write_now(fmt::format("{} - metrics on http://{}/metrics, health on /healthz\n",
+                               std::string_view(stamp, sizeof stamp), admin_listener->display));
   }
   if (users) {
     warn("--auth-file without TLS: passwords cross the network in clear text");
