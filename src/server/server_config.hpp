@@ -34,6 +34,11 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;    // --cors: allowed origins ("*" for any)
   std::string auth_file;                    // --auth-file: user:crypt-hash lines; "" = no auth
 
+  // Behind a layer-4 balancer: every connection starts with a PROXY protocol header (v1 or v2)
+  // naming the client, accepted only from these address blocks (proxy::CidrList syntax).
+  bool proxy_protocol = false;
+  std::string proxy_from = "127.0.0.0/8,::1/128";
+
   double drain_timeout_s = 3.0;
   double header_timeout_s = 10.0;
   double idle_timeout_s = 60.0;
