@@ -40,6 +40,10 @@ void ProxyStage::on_receive(std::string_view bytes) {
     if (session_) session_->on_receive(bytes);
     return;
   }
+  if (phase_ == Phase::health_check) {
+    open_session(bytes);
+    return;
+  }
   if (phase_ != Phase::header) return;
   // Most headers arrive whole in one receive: parsed in place, nothing copied.
   std::string_view input = bytes;
@@ -67,8 +71,14 @@ void ProxyStage::start_session(const proxy::Header& header, std::string_view res
   proxy::ProxyCounters& counters = context_.counters;
   if (header.command == proxy::Command::local) {
     // The balancer's own connection (HAProxy's health checks with send-proxy-v2): served as
-    // the TCP peer, which is the balancer.
+    // the TCP peer, which is the balancer, if it asks for anything.
     proxy::ProxyCounters::add(counters.local_command);
+    if (rest.empty()) {
+      phase_ = Phase::health_check;
+      std::string().swap(buffer_);
+      outer_.receive();
+      return;
+    }
   } else if (header.family == proxy::Family::unknown) {
     proxy::ProxyCounters::add(counters.unknown_family);
     log_.event(outer_.peer(), "PROXY header without a client address: served as the TCP peer");
@@ -88,6 +98,10 @@ void ProxyStage::start_session(const proxy::Header& header, std::string_view res
     client_ = std::move(client);
     log_.event(client_, "proxied by {}", outer_.peer());
   }
+  open_session(rest);
+}
+
+void ProxyStage::open_session(std::string_view rest) {
   phase_ = Phase::serving;
   holding_rest_ = !rest.empty();
   session_ = inner_factory_(*this, log_, worker_);
@@ -107,6 +121,12 @@ void ProxyStage::start_session(const proxy::Header& header, std::string_view res
 void ProxyStage::on_receive_end(int error) {
   if (phase_ == Phase::serving) {
     if (session_) session_->on_receive_end(error);
+    return;
+  }
+  if (phase_ == Phase::health_check) {
+    // The check is over (HAProxy resets the connection once it is up): nothing to log.
+    phase_ = Phase::refused;
+    outer_.close();
     return;
   }
   if (phase_ != Phase::header) return;
@@ -132,6 +152,11 @@ void ProxyStage::on_timeout(core::TimerKind kind) {
     if (session_) session_->on_timeout(kind);
     return;
   }
+  if (phase_ == Phase::health_check) {
+    phase_ = Phase::refused;
+    outer_.close();
+    return;
+  }
   if (phase_ != Phase::header) return;
   refuse(context_.counters.timed_out, "no complete header within --header-timeout");
 }
@@ -141,7 +166,7 @@ void ProxyStage::on_drain() {
     if (session_) session_->on_drain();
     return;
   }
-  if (phase_ != Phase::header) return;
+  if (phase_ != Phase::header && phase_ != Phase::health_check) return;
   phase_ = Phase::refused;
   outer_.close();  // nothing was asked yet: an idle connection, closed at shutdown
 }

@@ -14,6 +14,9 @@
 // connection's admission slot moves to the client's address (Channel::move_admission), bytes
 // that arrived behind the header reach the session as its first receive, and the header timer
 // keeps running: one --header-timeout covers the PROXY header and the first request head.
+// A LOCAL header (the balancer's health check) makes the session only when a byte follows it:
+// a check that connects and leaves is counted, not logged, as the balancer repeats it every
+// few seconds.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -61,12 +64,15 @@ class ProxyStage final : public core::SessionHandler, public core::Channel {
   bool move_admission(std::string_view address_key) override;
 
  private:
-  enum class Phase : std::uint8_t { header, serving, refused };
+  // health_check: a LOCAL header and no bytes behind it yet (see open_session).
+  enum class Phase : std::uint8_t { header, health_check, serving, refused };
 
   // Closes without a response: counts, logs `why` under the TCP peer.
   void refuse(std::atomic<std::uint64_t>& counter, std::string_view why);
-  // A whole header: picks the client, makes the session, hands it the bytes behind the header.
+  // A whole header: picks the client, then opens the session.
   void start_session(const proxy::Header& header, std::string_view rest);
+  // Makes the session and hands it `rest`, the bytes behind the header, as its first receive.
+  void open_session(std::string_view rest);
 
   core::Channel& outer_;
   log::EventLog& log_;

@@ -308,6 +308,35 @@ TEST_F(ProxyStageTest, LocalIsServedAsTheBalancerItself) {
   EXPECT_EQ(refused(), 0u);
 }
 
+TEST_F(ProxyStageTest, AHealthCheckThatLeavesIsCountedNotLogged) {
+  start("127.0.0.1:40000");
+  channel_->deliver(v2_inet(0));
+  EXPECT_EQ(sessions_made_, 0);
+  EXPECT_TRUE(channel_->receive_pending());
+  channel_->end_stream(-ECONNRESET);  // HAProxy resets its check connections
+  EXPECT_TRUE(channel_->closed());
+  EXPECT_EQ(count(&proxy::ProxyCounters::local_command), 1u);
+  EXPECT_EQ(refused(), 0u);
+
+  start("127.0.0.1:40001");  // one that stays silent until the header timeout
+  channel_->deliver(v2_inet(0));
+  channel_->fire_timer();
+  EXPECT_TRUE(channel_->closed());
+  EXPECT_EQ(sessions_made_, 0);
+  EXPECT_EQ(count(&proxy::ProxyCounters::local_command), 2u);
+  EXPECT_EQ(log_text().find("127.0.0.1:4000"), std::string::npos);
+}
+
+TEST_F(ProxyStageTest, ALocalConnectionThatAsksLaterGetsItsSession) {
+  start("127.0.0.1:40000");
+  channel_->deliver(v2_inet(0));
+  channel_->deliver("small.txt\n");
+  ASSERT_EQ(sessions_made_, 1);
+  EXPECT_EQ(calls_, (std::vector<std::string>{"open as 127.0.0.1:40000", "receive small.txt\n"}));
+  // Still the timer armed at accept.
+  EXPECT_EQ(channel_->timer_calls(), std::vector<TimerKind>{TimerKind::header});
+}
+
 TEST_F(ProxyStageTest, UnknownIsServedAsTheTcpPeer) {
   start("127.0.0.1:40000");
   channel_->deliver("PROXY UNKNOWN\r\n");
