@@ -578,7 +578,10 @@ class Driver final : public core::Channel {
         context_{setup.config, fixture.root(setup.config.allow_hidden), fixture.mime(),
                  setup.http_limits(), http::CorsPolicy{}},
         cache_(context_.root, setup.cache),
-        log_(&fixture.sink()),
+        // The access log too, in both formats, so that every request record is formatted.
+        log_(log::LogTargets{&fixture.sink(), &fixture.sink(),
+                             stream.size() % 2 == 0 ? log::AccessFormat::combined
+                                                    : log::AccessFormat::json}),
         stream_(stream),
         control_(control),
         model_(stream, setup) {
@@ -680,6 +683,11 @@ class Driver final : public core::Channel {
       case core::TimerKind::idle:
         FUZZ_CHECK(timer_ != Timer::idle);  // re-arming would let a trickling client live on
         timer_ = Timer::idle;
+        break;
+      case core::TimerKind::pace:
+        // Only a rate-limited response waits on the pace timer, and no setup here has
+        // --rate-limit (its waits are covered by the unit and integration tests).
+        FUZZ_CHECK(setup_.config.rate_limit != 0);
         break;
     }
   }

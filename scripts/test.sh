@@ -43,13 +43,13 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_SANITIZE=add
   >/dev/null
 cmake --build build-asan -j"$jobs"
 # Every suite for the default model; for the other models, the suites labelled every-model.
-run_ctest build-asan -LE other-model -- ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+run_ctest build-asan -LE 'other-model|packaging' -- ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 IOCOMP_SLOW_BUILD=1 || status=1
 
 step "ThreadSanitizer build and tests"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_SANITIZE=thread >/dev/null
 cmake --build build-tsan -j"$jobs" --target iocomp unit_tests
-run_ctest build-tsan -LE other-model -- TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:report_thread_leaks=0 \
+run_ctest build-tsan -LE 'other-model|packaging' -- TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:report_thread_leaks=0 \
   IOCOMP_SLOW_BUILD=1 || status=1
 
 step "Fuzzing (${fuzz_seconds}s per harness)"

@@ -5,9 +5,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "server/admin_server.hpp"
 #include "server/backend_factory.hpp"
 #include "server/server.hpp"
 #include "server/server_config.hpp"
+#include "util/byte_size.hpp"
 
 int main(int argc, char** argv) {
   iocomp::server::ServerConfig config;
@@ -92,6 +94,27 @@ int main(int argc, char** argv) {
                  "Addresses allowed to send a PROXY header: CIDR[,CIDR...] (the balancer's)")
       ->needs(proxy_protocol)
       ->capture_default_str();
+  app.add_option("--access-log", config.access_log,
+                 "Write one line per request to PATH (- for standard output); SIGHUP reopens it");
+  app.add_option("--log-format", config.log_format,
+                 "Access log format: combined (Apache/nginx) or json (one object per line)")
+      ->check(CLI::IsMember({"combined", "json"}))
+      ->capture_default_str();
+  app.add_option("--admin", config.admin,
+                 "Serve /metrics (Prometheus) and /healthz on ADDR:PORT, e.g. 127.0.0.1:9182")
+      ->check([](const std::string& text) {
+        return iocomp::server::parse_admin_endpoint(text)
+                   ? std::string()
+                   : std::string("expected ADDR:PORT, e.g. 127.0.0.1:9182 or [::1]:9182");
+      });
+  std::string rate_limit = "0";
+  app.add_option("--rate-limit", rate_limit,
+                 "Bytes per second per connection, suffixes k, m, g (1024-based); 0: no limit")
+      ->check([](const std::string& text) {
+        return iocomp::util::parse_byte_size(text) ? std::string()
+                                                   : std::string("expected e.g. 500k, 10m, 1g");
+      })
+      ->capture_default_str();
   app.add_option("--drain-timeout", config.drain_timeout_s,
                  "Seconds transfers may go on after SIGINT/SIGTERM")
       ->check(CLI::Range(0.0, 3600.0))
@@ -111,6 +134,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   config.port = static_cast<std::uint16_t>(port);
+  config.rate_limit = iocomp::util::parse_byte_size(rate_limit).value_or(0);
 
   try {
     return iocomp::server::run_server(config);

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <exception>
 #include <memory>
 #include <new>
 
@@ -58,6 +59,7 @@ void Acceptor::accept_batch() {
       const int err = errno;
       if (err == EINTR || err == ECONNABORTED) continue;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        counters_.accept_pauses.fetch_add(1, std::memory_order_relaxed);
         // Out of descriptors or memory: wait for some to be freed, never spin on accept.
         say(fmt::format("- accept: {}; pausing accepts for {} ms", std::strerror(err),
                         config_.accept_backoff_ms));
@@ -66,6 +68,7 @@ void Acceptor::accept_batch() {
       }
       break;  // EAGAIN: the backlog is empty
     }
+    counters_.accepted.fetch_add(1, std::memory_order_relaxed);
     try {
       auto incoming = std::make_unique<IncomingConnection>();
       incoming->fd = fd;
@@ -76,7 +79,9 @@ void Acceptor::accept_batch() {
         // Refuse at once: the accepted connections keep their service.
         ::close(fd);
         const bool total = verdict == Admission::too_many_connections;
-        const unsigned long n = total ? refused_total_++ : refused_address_++;
+        const std::uint64_t n =
+            (total ? counters_.refused_max_connections : counters_.refused_per_address)
+                .fetch_add(1, std::memory_order_relaxed);
         if (n % 1000 == 0) {
           say(fmt::format(
               "{} connection refused: {} ({} refused so far)", format_socket_address(&peer),
@@ -88,6 +93,7 @@ void Acceptor::accept_batch() {
       handed = true;
     } catch (const std::bad_alloc&) {
       ::close(fd);  // out of memory: refuse this connection, keep serving the others
+      counters_.refused_out_of_memory.fetch_add(1, std::memory_order_relaxed);
     }
   }
   if (handed) backend_.flush_adopted();
@@ -107,8 +113,14 @@ void Acceptor::begin_shutdown(int signo) {
 
 void Acceptor::on_signal(int signo) {
   if (signo == SIGHUP) {
-    // Operators send it out of habit (logrotate, nginx -s reload): never fatal.
-    say("- received SIGHUP: ignored (nothing to reload)");
+    // logrotate's postrotate, systemctl reload: never fatal.
+    std::string done;
+    try {
+      done = reload_ ? reload_() : std::string();
+    } catch (const std::exception& e) {
+      done = fmt::format("reload failed: {}", e.what());
+    }
+    say(fmt::format("- received SIGHUP: {}", done.empty() ? "nothing to reload" : done));
     return;
   }
   if (shutting_down_) {

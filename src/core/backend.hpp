@@ -11,10 +11,7 @@
 #include "core/channel.hpp"
 #include "core/incoming.hpp"
 
-namespace iocomp::log {
-class EventLog;
-class LogSink;
-}  // namespace iocomp::log
+#include "log/event_log.hpp"
 
 namespace iocomp::core {
 
@@ -29,6 +26,7 @@ struct EngineConfig {
   int send_timeout_ms = 60000;
   int linger_timeout_ms = 2000;
   int drain_timeout_ms = 3000;
+  int pace_ms = 100;  // TimerKind::pace: the wait between pieces of a rate-limited response
 };
 
 // Makes the session of a new connection; called on the thread that will run it, with the index
@@ -48,8 +46,9 @@ struct BackendEnvironment {
   SessionFactory factory;
   Housekeeping housekeeping;  // may be empty
   AdmissionControl* admission = nullptr;
-  log::LogSink* sink = nullptr;  // null: connection events are discarded (--quiet)
-  int done_fd = -1;              // an eventfd the backend adds 1 to once it has fully stopped
+  // Where the workers' event and access logs go (a null sink: that log is off).
+  log::LogTargets logs;
+  int done_fd = -1;  // an eventfd the backend adds 1 to once it has fully stopped
 };
 
 class Backend {

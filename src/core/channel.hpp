@@ -15,7 +15,9 @@ struct FileRange {
   std::uint64_t length = 0;
 };
 
-enum class TimerKind : std::uint8_t { none, header, idle };
+// header: --header-timeout; idle: --idle-timeout; pace: a short wait (EngineConfig::pace_ms)
+// before the next piece of a rate-limited response.
+enum class TimerKind : std::uint8_t { none, header, idle, pace };
 
 // Result codes beyond -errno that on_sent may report.
 inline constexpr int kFileShrank = -100000;  // the file ended before `length` bytes were sent

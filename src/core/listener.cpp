@@ -1,14 +1,18 @@
 #include "core/listener.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -38,6 +42,41 @@ int bind_and_listen(const sockaddr* addr, socklen_t len, int family, bool dual_s
     return -1;
   }
   return fd;
+}
+
+// The display name and the real port of a bound socket.
+BoundListener describe(int fd) {
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof bound;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  BoundListener result;
+  result.fd = fd;
+  result.display = format_socket_address(&bound);
+  result.port =
+      ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  return result;
+}
+
+// A decimal number that fills `text`; LISTEN_PID=12x is not process 12.
+long parse_number(const char* name, const char* text) {
+  const std::string_view view(text);
+  long value = 0;
+  const auto [end, ec] = std::from_chars(view.data(), view.data() + view.size(), value);
+  if (view.empty() || ec != std::errc{} || end != view.data() + view.size() || value < 0) {
+    throw std::runtime_error(
+        fmt::format("socket activation: {}=\"{}\" is not a number", name, view));
+  }
+  return value;
+}
+
+int socket_option(int fd, int option, const char* name) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd, SOL_SOCKET, option, &value, &len) < 0) {
+    fail(fmt::format("socket activation: descriptor {} is not a socket ({})", fd, name), errno);
+  }
+  return value;
 }
 
 }  // namespace
@@ -118,15 +157,63 @@ BoundListener open_listener(const ListenSpec& spec) {
         fmt::format("cannot listen on {}:{}", spec.address.empty() ? "*" : spec.address, spec.port),
         err);
   }
-  sockaddr_storage bound{};
-  socklen_t bound_len = sizeof bound;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  BoundListener result;
-  result.fd = fd;
-  result.display = format_socket_address(&bound);
-  result.port =
-      ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
-                                       : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  return describe(fd);
+}
+
+int activated_socket_count(const char* listen_pid, const char* listen_fds, long self) {
+  if (listen_pid == nullptr || listen_fds == nullptr) return 0;
+  if (parse_number("LISTEN_PID", listen_pid) != self) return 0;
+  const long count = parse_number("LISTEN_FDS", listen_fds);
+  if (count > 1024) {
+    throw std::runtime_error(fmt::format("socket activation: LISTEN_FDS={} is too many", count));
+  }
+  return static_cast<int>(count);
+}
+
+std::optional<BoundListener> take_activated_listener() {
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  const std::string pid_text = pid != nullptr ? pid : "";
+  const std::string fds_text = fds != nullptr ? fds : "";
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  const int count = activated_socket_count(pid != nullptr ? pid_text.c_str() : nullptr,
+                                           fds != nullptr ? fds_text.c_str() : nullptr,
+                                           static_cast<long>(::getpid()));
+  if (count == 0) return std::nullopt;
+  if (count > 1) {
+    throw std::runtime_error(fmt::format(
+        "socket activation: {} sockets passed (LISTEN_FDS), iocomp serves one: use a single "
+        "ListenStream=",
+        count));
+  }
+  return adopt_listener(kFirstActivatedFd);
+}
+
+BoundListener adopt_listener(int fd) {
+  if (socket_option(fd, SO_TYPE, "SO_TYPE") != SOCK_STREAM) {
+    throw std::runtime_error(
+        fmt::format("socket activation: descriptor {} is not a stream socket", fd));
+  }
+  const int family = socket_option(fd, SO_DOMAIN, "SO_DOMAIN");
+  if (family != AF_INET && family != AF_INET6) {
+    throw std::runtime_error(fmt::format(
+        "socket activation: descriptor {} is not a TCP/IP socket (family {})", fd, family));
+  }
+  if (socket_option(fd, SO_ACCEPTCONN, "SO_ACCEPTCONN") == 0) {
+    throw std::runtime_error(fmt::format("socket activation: descriptor {} is not listening", fd));
+  }
+  // The service manager's socket may block and is inheritable (it had to survive exec): make it
+  // behave like a socket from open_listener.
+  const int status = ::fcntl(fd, F_GETFL);
+  const int descriptor = ::fcntl(fd, F_GETFD);
+  if (status < 0 || descriptor < 0 || ::fcntl(fd, F_SETFL, status | O_NONBLOCK) < 0 ||
+      ::fcntl(fd, F_SETFD, descriptor | FD_CLOEXEC) < 0) {
+    fail(fmt::format("socket activation: descriptor {}", fd), errno);
+  }
+  BoundListener result = describe(fd);
+  result.activated = true;
   return result;
 }
 

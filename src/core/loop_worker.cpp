@@ -48,6 +48,9 @@ void LoopConnection::set_timer(TimerKind kind) {
     case TimerKind::idle:
       worker_.arm_timer(*this, TimerClass::idle);
       break;
+    case TimerKind::pace:
+      worker_.arm_timer(*this, TimerClass::pace);
+      break;
   }
 }
 
@@ -58,6 +61,9 @@ void LoopConnection::on_timer(TimerClass cls) {
       break;
     case TimerClass::idle:
       session_->on_timeout(TimerKind::idle);
+      break;
+    case TimerClass::pace:
+      session_->on_timeout(TimerKind::pace);
       break;
     case TimerClass::send: {
       const std::uint64_t sent = bytes_sent_;
@@ -86,12 +92,13 @@ void LoopConnection::defer_send() {
 }
 
 LoopWorker::LoopWorker(int index, const BackendEnvironment& env)
-    : log_(env.sink), env_(env), index_(index) {
+    : log_(env.logs), env_(env), index_(index) {
   const EngineConfig& c = env_.config;
   timers_.set_duration(TimerClass::header, c.header_timeout_ms);
   timers_.set_duration(TimerClass::idle, c.idle_timeout_ms);
   timers_.set_duration(TimerClass::send, c.send_timeout_ms);
   timers_.set_duration(TimerClass::linger, c.linger_timeout_ms);
+  timers_.set_duration(TimerClass::pace, c.pace_ms);
   now_ms_ = util::monotonic_ms();
 }
 

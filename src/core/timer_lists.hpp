@@ -8,7 +8,7 @@
 
 namespace iocomp::core {
 
-enum class TimerClass : std::uint8_t { none, header, idle, send, linger, count };
+enum class TimerClass : std::uint8_t { none, header, idle, send, linger, pace, count };
 
 // Embedded in a connection (intrusive): a connection is on at most one list at a time.
 struct TimerNode {

@@ -93,6 +93,7 @@ std::variant<std::shared_ptr<const CachedFile>, FileError, OpenFile> OpenFileCac
     }
     if (fresh) {
       it->second.last_used_ms = now_ms;
+      if (counters_ != nullptr) counters_->hits.fetch_add(1, std::memory_order_relaxed);
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       return std::shared_ptr<const CachedFile>(it->second.cached);
     }
@@ -100,6 +101,7 @@ std::variant<std::shared_ptr<const CachedFile>, FileError, OpenFile> OpenFileCac
     entries_.erase(it);
   }
 
+  if (counters_ != nullptr) counters_->misses.fetch_add(1, std::memory_order_relaxed);
   auto opened = root_.open(name);
   if (auto* error = std::get_if<FileError>(&opened)) return *error;
   OpenFile& file = std::get<OpenFile>(opened);

@@ -14,6 +14,7 @@
 // when it is created and each time it is revalidated, never on a hit, so a file without
 // variants costs no system call more per request than before.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -26,6 +27,13 @@
 #include "http/accept_encoding.hpp"
 
 namespace iocomp::fs {
+
+// Lookups answered from the cache and those that went to the file system, for the metrics: one
+// writer (the worker), read by the metrics scrape.
+struct CacheCounters {
+  std::atomic<std::uint64_t> hits{0};
+  std::atomic<std::uint64_t> misses{0};
+};
 
 struct CacheConfig {
   std::size_t max_entries = 1024;
@@ -51,7 +59,9 @@ struct CachedFile {
 
 class OpenFileCache {
  public:
-  OpenFileCache(const FileRoot& root, const CacheConfig& config) : root_(root), config_(config) {}
+  // `counters`: where hits and misses are counted (may be null, may be shared by caches).
+  OpenFileCache(const FileRoot& root, const CacheConfig& config, CacheCounters* counters = nullptr)
+      : root_(root), config_(config), counters_(counters) {}
 
   // A regular file beneath the root (directories and errors are not cached: the caller uses
   // FileRoot::open for them). `name` is relative to the root, as for FileRoot::open.
@@ -90,6 +100,7 @@ class OpenFileCache {
 
   const FileRoot& root_;
   CacheConfig config_;
+  CacheCounters* counters_;
   std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
   std::list<std::string> lru_;  // front = most recently used, so expiry only looks at the back
 };

@@ -18,6 +18,7 @@ void format_timestamp(const timespec& t, char* out) {
 }
 
 void EventLog::set_time(const timespec& now) {
+  now_ = now;
   if (sink_ == nullptr) return;
   if (now.tv_sec != stamped_second_) {
     format_timestamp(now, timestamp_);
@@ -31,9 +32,14 @@ void EventLog::set_time(const timespec& now) {
 }
 
 void EventLog::flush() {
-  if (sink_ == nullptr || batch_.empty()) return;
-  sink_->submit(batch_);
-  batch_.clear();
+  if (!batch_.empty()) {
+    sink_->submit(batch_);
+    batch_.clear();
+  }
+  if (!access_batch_.empty()) {
+    access_->submit(access_batch_);
+    access_batch_.clear();
+  }
 }
 
 }  // namespace iocomp::log

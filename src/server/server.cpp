@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <csignal>
 #include <cstdio>
@@ -35,11 +36,14 @@
 #include "http/mime_types.hpp"
 #include "log/event_log.hpp"
 #include "log/log_sink.hpp"
+#include "metrics/metrics.hpp"
 #include "proxy/cidr.hpp"
 #include "proxy/proxy_counters.hpp"
+#include "server/admin_server.hpp"
 #include "server/backend_factory.hpp"
 #include "server/proxy_stage.hpp"
 #include "server/session.hpp"
+#include "server/status_line.hpp"
 
 namespace iocomp::server {
 namespace {
@@ -88,10 +92,11 @@ class PrivateStateSession final : public core::SessionHandler {
  public:
   PrivateStateSession(core::Channel& channel, log::EventLog& log, const SessionContext& context,
                       const fs::FileRoot& root, const fs::CacheConfig& cache_config,
-                      const auth::UserTable* users)
-      : cache_(root, cache_config),
+                      const auth::UserTable* users, fs::CacheCounters& cache_counters,
+                      metrics::WorkerMetrics& metrics)
+      : cache_(root, cache_config, &cache_counters),
         authenticator_(users != nullptr ? std::make_unique<auth::Authenticator>(*users) : nullptr),
-        session_(channel, log, context, cache_, authenticator_.get()) {}
+        session_(channel, log, context, cache_, authenticator_.get(), &metrics) {}
 
   void on_open() override { session_.on_open(); }
   void on_receive(std::string_view bytes) override { session_.on_receive(bytes); }
@@ -152,14 +157,39 @@ int run_server(const ServerConfig& config) {
       proxy::CidrList::parse(config.proxy_from, proxy_from_error);
   if (!proxy_from) throw std::runtime_error("--proxy-from: " + proxy_from_error);
   const ProxyStageContext proxy_context{std::move(*proxy_from), proxy::Limits{}, proxy_counters};
-  const core::BoundListener listener = core::open_listener({config.listen, config.port, 4096});
+  // A socket from the service manager (iocomp.socket) takes the place of --listen and --port.
+  const std::optional<core::BoundListener> activated = core::take_activated_listener();
+  const core::BoundListener listener =
+      activated ? *activated : core::open_listener({config.listen, config.port, 4096});
   FdGuard listen_guard{listener.fd};
+  // Opened before privileges are dropped, like the port: /var/log and a port below 1024 may
+  // need root. After a rotation (SIGHUP) the file is opened again as --user.
+  std::optional<core::BoundListener> admin_listener;
+  if (!config.admin.empty()) {
+    const std::optional<AdminEndpoint> endpoint = parse_admin_endpoint(config.admin);
+    if (!endpoint)
+      throw std::runtime_error(fmt::format("--admin {}: expected ADDR:PORT", config.admin));
+    admin_listener = core::open_listener({endpoint->host, endpoint->port, 64});
+  }
+  std::unique_ptr<log::LogSink> access_file;
+  const bool access_to_file = !config.access_log.empty() && config.access_log != "-";
+  if (access_to_file) {
+    // Written in 64 KiB blocks or within 100 ms, like nginx's access_log buffer=64k.
+    access_file =
+        std::make_unique<log::LogSink>(log::LogSink::open_file(config.access_log),
+                                       std::size_t{32} << 20, true, std::chrono::milliseconds(100));
+  }
   drop_privileges(config.user);
   FdGuard signal_guard{::signalfd(-1, &signals, SFD_CLOEXEC)};
   FdGuard done_guard{::eventfd(0, EFD_CLOEXEC)};
   if (signal_guard.fd < 0 || done_guard.fd < 0) throw std::runtime_error("signalfd/eventfd failed");
 
   log::LogSink sink(STDOUT_FILENO);
+  // "-": the access log shares standard output's sink with the events, so their lines never
+  // interleave mid-line.
+  log::LogSink* const access_sink = access_to_file             ? access_file.get()
+                                    : config.access_log == "-" ? &sink
+                                                               : nullptr;
   const SessionContext context{
       config, root, mime, http::ParserLimits{config.max_request_line, config.max_header_bytes, 100},
       std::move(cors)};
@@ -172,12 +202,19 @@ int run_server(const ServerConfig& config) {
   engine_config.workers = config.threads > 0 ? config.threads : default_thread_count();
   const unsigned thread_count = engine_config.workers;
 
+  // One metrics slot and one cache-counter slot per worker, and a last one shared by the
+  // connection threads of thread-per-connection (worker index -1).
+  const auto worker_metrics = std::make_unique<metrics::WorkerMetrics[]>(thread_count + 1);
+  const auto cache_counters = std::make_unique<fs::CacheCounters[]>(thread_count + 1);
+  metrics::WorkerMetrics& thread_metrics = worker_metrics[thread_count];
+  fs::CacheCounters& thread_cache_counters = cache_counters[thread_count];
+
   const fs::CacheConfig cache_config{config.file_cache_entries,
                                      static_cast<std::int64_t>(to_ms(config.file_cache_valid_s)),
                                      config.small_file_max, config.precompressed};
   std::vector<std::unique_ptr<fs::OpenFileCache>> caches;
   for (unsigned i = 0; i < thread_count; ++i) {
-    caches.push_back(std::make_unique<fs::OpenFileCache>(root, cache_config));
+    caches.push_back(std::make_unique<fs::OpenFileCache>(root, cache_config, &cache_counters[i]));
   }
   // Per worker, like the file caches: crypt's scratch area and the verified-credentials cache
   // are used without locks.
@@ -188,19 +225,22 @@ int run_server(const ServerConfig& config) {
     }
   }
   const core::SessionFactory session_factory =
-      [&context, &caches, &authenticators, &root, &cache_config, &users](
-          core::Channel& channel, log::EventLog& log,
-          int worker) -> std::unique_ptr<core::SessionHandler> {
+      [&context, &caches, &authenticators, &root, &cache_config, &users, &worker_metrics,
+       &thread_metrics,
+       &thread_cache_counters](core::Channel& channel, log::EventLog& log,
+                               int worker) -> std::unique_ptr<core::SessionHandler> {
     if (worker < 0) {
       // A thread of its own (thread per connection): no worker state to share, so the
       // connection has its own cache, as servers of that model do.
       return std::make_unique<PrivateStateSession>(channel, log, context, root, cache_config,
-                                                   users ? &users->users : nullptr);
+                                                   users ? &users->users : nullptr,
+                                                   thread_cache_counters, thread_metrics);
     }
     const auto index = static_cast<std::size_t>(worker);
     auth::Authenticator* authenticator =
         authenticators.empty() ? nullptr : authenticators[index].get();
-    return std::make_unique<Session>(channel, log, context, *caches[index], authenticator);
+    return std::make_unique<Session>(channel, log, context, *caches[index], authenticator,
+                                     &worker_metrics[index]);
   };
   // With --proxy-protocol the PROXY stage runs first and makes the session once the header is read.
   const core::SessionFactory factory =
@@ -219,12 +259,64 @@ int run_server(const ServerConfig& config) {
   core::AdmissionControl admission(
       core::AdmissionLimits{config.max_connections, config.max_connections_per_ip});
   const core::BackendEnvironment environment{
-      engine_config, factory, housekeeping, &admission, config.quiet ? nullptr : &sink,
+      engine_config,
+      factory,
+      housekeeping,
+      &admission,
+      log::LogTargets{
+          config.quiet ? nullptr : &sink, access_sink,
+          config.log_format == "json" ? log::AccessFormat::json : log::AccessFormat::combined},
       done_guard.fd};
   const std::unique_ptr<core::Backend> backend = make_backend(config.model, environment);
   core::Acceptor acceptor(listener.fd, signal_guard.fd, done_guard.fd, *backend, admission,
                           core::AcceptorConfig{}, &sink);
   backend->start();
+
+  const auto snapshot = [&]() {
+    metrics::Snapshot s;
+    s.version = IOCOMP_VERSION;
+    s.model = std::string(backend->name());
+    s.connections_open = admission.connections();
+    const core::AcceptorCounters& accepted = acceptor.counters();
+    s.connections_accepted = accepted.accepted.load(std::memory_order_relaxed);
+    s.refused = {
+        {"max_connections", accepted.refused_max_connections.load(std::memory_order_relaxed)},
+        {"max_connections_per_ip", accepted.refused_per_address.load(std::memory_order_relaxed)},
+        {"out_of_memory", accepted.refused_out_of_memory.load(std::memory_order_relaxed)},
+    };
+    for (unsigned i = 0; i <= thread_count; ++i) {
+      s.add_worker(worker_metrics[i]);
+      s.cache_hits += cache_counters[i].hits.load(std::memory_order_relaxed);
+      s.cache_misses += cache_counters[i].misses.load(std::memory_order_relaxed);
+    }
+    s.has_thread_slot = true;
+    s.log_dropped_bytes = sink.dropped_bytes();
+    if (access_sink != nullptr && access_sink != &sink) {
+      s.access_log_dropped_bytes = access_sink->dropped_bytes();
+    }
+    metrics::read_process_figures(s);
+    return s;
+  };
+  std::unique_ptr<AdminServer> admin;
+  if (admin_listener) {
+    admin = std::make_unique<AdminServer>(
+        admin_listener->fd, AdminHandlers{[&snapshot] {
+                                            std::string text;
+                                            metrics::render_prometheus(snapshot(), text);
+                                            return text;
+                                          },
+                                          [&acceptor] { return !acceptor.shutting_down(); }});
+  }
+  acceptor.set_reload_hook([&config, &access_file, access_to_file]() -> std::string {
+    if (!access_to_file) return {};
+    try {
+      access_file->replace_fd(log::LogSink::open_file(config.access_log));
+      return fmt::format("reopened the access log {}", config.access_log);
+    } catch (const std::exception& e) {
+      return fmt::format("error: access log not reopened, still writing to the old file: {}",
+                         e.what());
+    }
+  });
 
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
@@ -235,6 +327,10 @@ int run_server(const ServerConfig& config) {
                   std::string_view(stamp, sizeof stamp), IOCOMP_VERSION, absolute_path(config.root),
                   listener.display, listener.port, thread_count, thread_count == 1 ? "" : "s",
                   backend->name()));
+  if (admin_listener) {
+    sink.write_now(fmt::format("{} - metrics on http://{}/metrics, health on /healthz\n",
+                               std::string_view(stamp, sizeof stamp), admin_listener->display));
+  }
   // After the "serving" line, which scripts read first to learn the port.
   const auto warn = [&](std::string_view text) {
     ::clock_gettime(CLOCK_REALTIME, &now);
@@ -245,6 +341,14 @@ int run_server(const ServerConfig& config) {
     sink.write_now(fmt::format(
         "{} - PROXY protocol: every connection must start with a header, accepted from {}\n",
         std::string_view(stamp, sizeof stamp), proxy_context.trusted.to_string()));
+  }
+  if (listener.activated) {
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    log::format_timestamp(now, stamp);
+    sink.write_now(fmt::format(
+        "{} - listening socket passed by the service manager (socket activation, fd {}); "
+        "--listen and --port are not used\n",
+        std::string_view(stamp, sizeof stamp), listener.fd));
   }
   if (users) {
     warn("--auth-file without TLS: passwords cross the network in clear text");
@@ -258,8 +362,16 @@ int run_server(const ServerConfig& config) {
     }
   }
 
-  acceptor.run();
+  {
+    // Redrawn in place on a terminal when the events are off; plain lines otherwise.
+    std::unique_ptr<StatusLine> status;
+    if (config.quiet && ::isatty(STDOUT_FILENO) == 1) {
+      status = std::make_unique<StatusLine>(STDOUT_FILENO, snapshot);
+    }
+    acceptor.run();
+  }
   backend->join();
+  admin.reset();
 
   ::clock_gettime(CLOCK_REALTIME, &now);
   log::format_timestamp(now, stamp);

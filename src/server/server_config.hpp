@@ -34,6 +34,12 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;    // --cors: allowed origins ("*" for any)
   std::string auth_file;                    // --auth-file: user:crypt-hash lines; "" = no auth
 
+  // Operations.
+  std::string access_log;               // --access-log PATH, "-" = standard output, "" = off
+  std::string log_format = "combined";  // the access log: combined or json
+  std::string admin;                    // --admin ADDR:PORT for /metrics and /healthz; "" = off
+  std::uint64_t rate_limit = 0;         // bytes per second per connection; 0 = no limit
+
   // Behind a layer-4 balancer: every connection starts with a PROXY protocol header (v1 or v2)
   // naming the client, accepted only from these address blocks (proxy::CidrList syntax).
   bool proxy_protocol = false;

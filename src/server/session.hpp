@@ -14,6 +14,8 @@
 #include "http/mime_types.hpp"
 #include "http/request_parser.hpp"
 #include "log/event_log.hpp"
+#include "log/request_record.hpp"
+#include "metrics/metrics.hpp"
 #include "protocol/protocol_sniffer.hpp"
 #include "server/http_responder.hpp"
 #include "server/server_config.hpp"
@@ -34,10 +36,14 @@ class Session final : public core::SessionHandler {
   // Request bodies up to this size are read and discarded to keep the connection; larger ones
   // (and chunked ones) are answered with "Connection: close".
   static constexpr std::uint64_t kMaxDrainedBody = 65536;
+  // A rate-limited response may send this much of its rate at once (the engine's pace period).
+  static constexpr int kPaceBurstMs = 100;
 
-  // `authenticator`: the worker's, nullptr when authentication is off.
+  // `authenticator`: the worker's, nullptr when authentication is off. `metrics`: the worker's
+  // slot (nullptr: counted nowhere, e.g. in tests).
   Session(core::Channel& channel, log::EventLog& log, const SessionContext& context,
-          fs::OpenFileCache& cache, auth::Authenticator* authenticator = nullptr);
+          fs::OpenFileCache& cache, auth::Authenticator* authenticator = nullptr,
+          metrics::WorkerMetrics* metrics = nullptr);
   ~Session() override;
 
   void on_open() override;
@@ -58,7 +64,17 @@ class Session final : public core::SessionHandler {
   bool last_request_allowed() const;
   // Consumes up to `available` bytes of a request body being discarded; returns how many.
   std::size_t skip_body(std::size_t available);
+  // Remembers what the request record needs of a request being answered (the strings only when
+  // the access log is on: the request's bytes are gone by the time the response ends).
+  void note_request(log::RequestProtocol protocol, const http::Request* request,
+                    std::string_view name);
   void start_response();
+  // Bytes a rate-limited response may send now (--rate-limit): what the rate allows since the
+  // response began, plus a burst of one pace period, less what was sent.
+  std::uint64_t pace_allowance() const;
+  // Fills the request record of the response that just ended and hands it to the access log and
+  // the metrics: the one place a request is accounted for.
+  void finish_request(int error);
   void send_part();
   // Sends the next piece of response_.source (framed as a chunk when the response is chunked);
   // false when nothing is left to send, with `error` set when the source failed.
@@ -68,6 +84,7 @@ class Session final : public core::SessionHandler {
 
   core::Channel& channel_;
   log::EventLog& log_;
+  metrics::WorkerMetrics& metrics_;
   const SessionContext& context_;
   fs::OpenFileCache& cache_;
   const HttpResponder responder_;
@@ -84,12 +101,26 @@ class Session final : public core::SessionHandler {
 
   Response response_;
   std::size_t part_index_ = 0;
+  std::uint64_t part_offset_ = 0;  // payload bytes of the current part already sent (paced)
+  std::uint64_t in_flight_ = 0;    // payload bytes of the send in flight
+  std::uint64_t paced_sent_ = 0;   // payload bytes of this response sent so far
+  std::int64_t pace_start_ms_ = 0;
   // The piece of a streamed body in flight: chunk-size line, then data and framing.
   std::string piece_head_;
   std::string piece_body_;
   bool source_done_ = false;
   std::uint64_t response_bytes_ = 0;
   std::chrono::steady_clock::time_point started_;
+
+  // The request being answered, for its record.
+  log::RequestProtocol record_protocol_ = log::RequestProtocol::line;
+  int record_http_minor_ = 1;
+  timespec record_time_{};
+  std::size_t response_head_bytes_ = 0;
+  std::string record_method_;
+  std::string record_target_;
+  std::string record_user_agent_;
+  std::string record_referer_;
 };
 
 }  // namespace iocomp::server

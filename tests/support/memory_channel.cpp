@@ -19,6 +19,8 @@ const char* name(core::TimerKind kind) {
       return "header";
     case core::TimerKind::idle:
       return "idle";
+    case core::TimerKind::pace:
+      return "pace";
     default:
       return "none";
   }

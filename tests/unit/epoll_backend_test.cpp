@@ -134,7 +134,7 @@ class EpollBackendTest : public ::testing::Test {
     env_.config.drain_timeout_ms = 300;
     env_.config.send_chunk = 64 * 1024;  // several turns per large file
     env_.admission = &admission_;
-    env_.sink = &sink_;  // the worker's log lines (out-of-memory reports) go nowhere
+    env_.logs.events = &sink_;  // the worker's log lines (out-of-memory reports) go nowhere
     env_.done_fd = done_fd_;
     env_.factory = [this](core::Channel& channel, log::EventLog&, int) {
       auto session = std::make_unique<ScriptedSession>(channel, record_, script_);

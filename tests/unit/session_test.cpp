@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/channel.hpp"
@@ -125,7 +126,10 @@ class SessionTest : public ::testing::Test {
     // A real sink, so that every event is formatted (a view the session logs after its bytes
     // were freed is read, and caught under ASan).
     sink_ = std::make_unique<log::LogSink>(null_fd_);
-    log_ = std::make_unique<log::EventLog>(sink_.get());
+    access_sink_ = std::make_unique<log::LogSink>(
+        log::LogSink::open_file((base_ / "access.log").string()), 1 << 20, true);
+    log_ = std::make_unique<log::EventLog>(
+        log::LogTargets{sink_.get(), access_sink_.get(), log::AccessFormat::combined});
   }
 
   void TearDown() override {
@@ -134,6 +138,7 @@ class SessionTest : public ::testing::Test {
     log_.reset();
     cache_.reset();
     file_root_.reset();
+    access_sink_.reset();
     sink_.reset();
     if (null_fd_ >= 0) ::close(null_fd_);
     stdfs::remove_all(base_);
@@ -152,7 +157,7 @@ class SessionTest : public ::testing::Test {
                        http::CorsPolicy{}});
     cache_ = std::make_unique<fs::OpenFileCache>(
         *file_root_, fs::CacheConfig{config_.file_cache_entries, 1000, config_.small_file_max});
-    session_ = std::make_unique<Session>(channel_, *log_, *context_, *cache_);
+    session_ = std::make_unique<Session>(channel_, *log_, *context_, *cache_, nullptr, &metrics_);
     channel_.attach(*session_);
     channel_.open();
   }
@@ -166,6 +171,24 @@ class SessionTest : public ::testing::Test {
 
   HttpResponse http(std::string_view request, bool bodyless = false) {
     return parse_response(exchange(request), bodyless);
+  }
+
+  // The access log's lines once `count` are written (the sink writes from its own thread; the
+  // wait is bounded).
+  std::vector<std::string> access_lines(std::size_t count) {
+    log_->flush();
+    std::vector<std::string> lines;
+    for (int i = 0; i < 200 && lines.size() < count; ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      lines.clear();
+      std::ifstream in(base_ / "access.log");
+      for (std::string line; std::getline(in, line);) lines.push_back(line);
+    }
+    return lines;
+  }
+
+  std::uint64_t requests(log::RequestProtocol protocol, std::size_t status_class) const {
+    return metrics_.requests[protocol == log::RequestProtocol::http ? 1 : 0][status_class].get();
   }
 
   // Waiting for the client's next request, as between keep-alive requests.
@@ -182,6 +205,8 @@ class SessionTest : public ::testing::Test {
   http::MimeTypes mime_ = http::MimeTypes::parse("text/plain txt\n");
   int null_fd_ = -1;
   std::unique_ptr<log::LogSink> sink_;
+  std::unique_ptr<log::LogSink> access_sink_;
+  metrics::WorkerMetrics metrics_;
   std::unique_ptr<log::EventLog> log_;
   std::unique_ptr<fs::FileRoot> file_root_;
   std::unique_ptr<SessionContext> context_;
@@ -729,6 +754,113 @@ TEST_F(SessionTest, ReceiveErrorCloses) {
   channel_.end_stream(-ECONNRESET);
   EXPECT_TRUE(channel_.closed());
   EXPECT_EQ(channel_.sends_started(), 0u);
+}
+
+// --- The request record: access log and metrics -----------------------------------------------
+
+TEST_F(SessionTest, EachRequestIsRecordedOnceInTheAccessLogAndTheMetrics) {
+  start();
+  EXPECT_EQ(metrics_.connections.get(), 1);
+  EXPECT_EQ(http(get("/small.txt", "User-Agent: tester/1\r\nReferer: http://r/\r\n")).status, 200);
+  EXPECT_EQ(http(get("/missing.txt")).status, 404);
+  const std::vector<std::string> lines = access_lines(2);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].rfind("192.0.2.7 - - [", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find("] \"GET /small.txt HTTP/1.1\" 200 18 \"http://r/\" \"tester/1\""),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find("] \"GET /missing.txt HTTP/1.1\" 404 "), std::string::npos) << lines[1];
+  EXPECT_EQ(requests(log::RequestProtocol::http, 1), 1u);
+  EXPECT_EQ(requests(log::RequestProtocol::http, 3), 1u);
+  std::uint64_t timed = 0;
+  for (const auto& bucket : metrics_.duration) timed += bucket.get();
+  EXPECT_EQ(timed, 2u);
+}
+
+TEST_F(SessionTest, LineProtocolRequestsAreRecordedWithTheirBodyBytes) {
+  start();
+  EXPECT_EQ(exchange("big.bin\n"), big_content());
+  EXPECT_EQ(exchange("missing.txt\n"), kTransmitError);
+  const std::vector<std::string> lines = access_lines(2);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("\"big.bin\" 200 40000 \"-\" \"-\""), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("\"missing.txt\" 404 22 "), std::string::npos) << lines[1];
+  EXPECT_EQ(requests(log::RequestProtocol::line, 1), 1u);
+  EXPECT_EQ(requests(log::RequestProtocol::line, 3), 1u);
+  EXPECT_EQ(metrics_.bytes_sent.get(), kBigSize + kTransmitError.size());
+  std::uint64_t timed = 0;
+  for (const auto& bucket : metrics_.duration) timed += bucket.get();
+  EXPECT_EQ(timed, 2u);
+}
+
+TEST_F(SessionTest, HttpBodyBytesLeaveOutTheHead) {
+  start();
+  const std::string bytes = exchange(get("/big.bin"));
+  const std::vector<std::string> lines = access_lines(1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("\"GET /big.bin HTTP/1.1\" 200 40000 "), std::string::npos) << lines[0];
+  EXPECT_EQ(metrics_.bytes_sent.get(), bytes.size());
+}
+
+TEST_F(SessionTest, MalformedRequestIsRecordedWithItsRawLineAndCountedAsAnError) {
+  start();
+  const HttpResponse r = http("GET /a b c HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(r.status, 400);
+  const std::vector<std::string> lines = access_lines(1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("\"GET /a b c HTTP/1.1\" 400 "), std::string::npos) << lines[0];
+  EXPECT_EQ(metrics_.errors[static_cast<std::size_t>(metrics::ErrorKind::malformed_request)].get(),
+            1u);
+}
+
+TEST_F(SessionTest, AbortedTransferIsRecordedWithHowItEnded) {
+  start();
+  channel_.deliver(get("/big.bin"));
+  channel_.fail_send(-ECONNRESET, 1000);
+  EXPECT_TRUE(channel_.closed());
+  EXPECT_EQ(metrics_.errors[static_cast<std::size_t>(metrics::ErrorKind::client_gone)].get(), 1u);
+  EXPECT_EQ(metrics_.bytes_sent.get(), 1000u);
+}
+
+TEST_F(SessionTest, TimeoutsAreCountedByKind) {
+  start();
+  channel_.fire_timer();  // the header timer: nothing came
+  EXPECT_TRUE(channel_.closed());
+  EXPECT_EQ(metrics_.errors[static_cast<std::size_t>(metrics::ErrorKind::header_timeout)].get(),
+            1u);
+}
+
+TEST_F(SessionTest, ConnectionGaugeFollowsTheSession) {
+  start();
+  EXPECT_EQ(metrics_.connections.get(), 1);
+  session_.reset();
+  EXPECT_EQ(metrics_.connections.get(), 0);
+}
+
+// --- Rate limit ----------------------------------------------------------------------------------
+
+TEST_F(SessionTest, RateLimitedResponseSendsABurstThenWaitsOnThePaceTimer) {
+  config_.rate_limit = 10000;  // 10 kB/s: a burst of one pace period is 1001 bytes
+  start();
+  channel_.deliver("big.bin\n");
+  ASSERT_TRUE(channel_.pending_send());
+  EXPECT_EQ(channel_.pending_send()->size(), 1001u);
+  channel_.complete_send();
+  // Nothing more may leave before the rate allows it: the session waits on the engine's timer.
+  if (!channel_.pending_send()) {
+    EXPECT_EQ(channel_.timer(), TimerKind::pace);
+    EXPECT_FALSE(channel_.closed());
+  }
+  EXPECT_EQ(channel_.output(), big_content().substr(0, channel_.output().size()));
+}
+
+TEST_F(SessionTest, RateLimitSplitsTheHeadFromPacedBodyBytesOnlyOnce) {
+  config_.rate_limit = 1 << 30;  // the burst covers the file: one send, as without a limit
+  start();
+  const HttpResponse r = http(get("/big.bin"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, big_content());
+  EXPECT_EQ(channel_.sends_started(), 1u);
 }
 
 }  // namespace

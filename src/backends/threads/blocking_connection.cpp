@@ -178,6 +178,9 @@ bool BlockingConnection::fire_deadlines() {
     case Timer::idle:
       guarded([this] { session_->on_timeout(core::TimerKind::idle); });
       break;
+    case Timer::pace:
+      guarded([this] { session_->on_timeout(core::TimerKind::pace); });
+      break;
     case Timer::send: {
       // No progress for --send-timeout: the client stopped reading. Abort, then tell.
       const std::uint64_t sent = bytes_sent_;
@@ -381,6 +384,9 @@ void BlockingConnection::set_timer(core::TimerKind kind) {
     case core::TimerKind::idle:
       arm(Timer::idle);
       break;
+    case core::TimerKind::pace:
+      arm(Timer::pace);
+      break;
   }
 }
 
@@ -400,6 +406,8 @@ std::int64_t BlockingConnection::duration_of(Timer timer) const {
       return c.send_timeout_ms;
     case Timer::linger:
       return c.linger_timeout_ms;
+    case Timer::pace:
+      return c.pace_ms;
     case Timer::none:
       break;
   }

@@ -74,7 +74,7 @@ class BlockingConnection final : public core::Channel {
   enum class State : std::uint8_t { open, lingering, closed };
   // The single timer slot, as in the event-loop models: a send's timer replaces the protocol
   // timer, the linger timer replaces both.
-  enum class Timer : std::uint8_t { none, header, idle, send, linger };
+  enum class Timer : std::uint8_t { none, header, idle, send, linger, pace };
 
   // One pass: notices the stop, fires an expired timer, or performs one I/O step; waits in
   // poll() only when none of them had anything to do.

@@ -104,7 +104,7 @@ void ThreadPerConnectionBackend::refuse(core::IncomingConnection& incoming, int 
   env_.admission->release(incoming.address_key);
   if (create_failures_++ % 1000 == 0) {
     try {
-      log_now(env_.sink,
+      log_now(env_.logs.events,
               fmt::format("{} connection closed: no thread for it: {} ({} so far, {} running)",
                           core::format_socket_address(&incoming.peer), std::strerror(error),
                           create_failures_, live_.load(std::memory_order_relaxed)));
@@ -123,7 +123,7 @@ void* ThreadPerConnectionBackend::thread_main(void* arg) {
 }
 
 void ThreadPerConnectionBackend::serve(std::unique_ptr<core::IncomingConnection> incoming) {
-  log::EventLog log(env_.sink);
+  log::EventLog log(env_.logs);
   {
     BlockingConnection connection(env_, stop_signal_, log, std::move(incoming));
     connection.serve(-1);  // a session with its own cache: no other thread shares its state

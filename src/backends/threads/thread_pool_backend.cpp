@@ -87,9 +87,10 @@ void ThreadPoolBackend::stop() {
     env_.admission->release(q.incoming->address_key);
   }
   if (!refused.empty()) {
-    log_now(env_.sink, fmt::format("- {} queued connection(s) closed at shutdown before a pool "
-                                   "thread was free",
-                                   refused.size()));
+    log_now(env_.logs.events,
+            fmt::format("- {} queued connection(s) closed at shutdown before a pool "
+                        "thread was free",
+                        refused.size()));
   }
 }
 
@@ -100,7 +101,7 @@ void ThreadPoolBackend::join() {
 }
 
 void ThreadPoolBackend::run(int index) {
-  log::EventLog log(env_.sink);
+  log::EventLog log(env_.logs);
   for (;;) {
     Queued next{nullptr, 0};
     {
