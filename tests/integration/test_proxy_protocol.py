@@ -83,11 +83,14 @@ class DirectHeaderTest(unittest.TestCase):
         make_file(os.path.join(cls.root, "small.txt"), 1000, seed=1)
         with open(os.path.join(cls.root, "small.txt"), "rb") as f:
             cls.small = f.read()
+        cls.logs = tempfile.mkdtemp(prefix="iocomp-proxy-logs-")
+        cls.access_log = os.path.join(cls.logs, "access.log")
         try:
             cls.server = Server(cls.root, "--proxy-protocol", "--header-timeout", "1",
-                                "--max-connections-per-ip", "2")
+                                "--max-connections-per-ip", "2", "--access-log", cls.access_log)
         except BaseException:
             cls.tmp.__exit__(None, None, None)
+            shutil.rmtree(cls.logs, ignore_errors=True)
             raise
         cls.port = cls.server.port
 
@@ -95,6 +98,7 @@ class DirectHeaderTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.__exit__(None, None, None)
         cls.tmp.__exit__(None, None, None)
+        shutil.rmtree(cls.logs, ignore_errors=True)
 
     def assert_logged(self, pattern):
         self.assertTrue(self.server.wait_for_log(pattern), f"no {pattern!r} in:\n" +
@@ -110,6 +114,21 @@ class DirectHeaderTest(unittest.TestCase):
         self.assert_logged(r"203\.0\.113\.7:4242 request small\.txt\n")
         self.assert_logged(rf"203\.0\.113\.7:4242 proxied by 127\.0\.0\.1:{own_port}\n")
         self.assertNotRegex(self.server.log(), rf"127\.0\.0\.1:{own_port} (accepted|request)")
+
+    def test_the_access_log_names_the_client(self):
+        s = connect_from(self.port)
+        self.assertEqual(http_get(s, "/small.txt?access", before=v1("192.0.2.77", 6000)),
+                         (200, self.small))
+        s.close()
+        # Written within 100 ms (buffered like nginx's access_log).
+        deadline = time.monotonic() + 3 * SLOW
+        text = ""
+        while "/small.txt?access" not in text and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with open(self.access_log) as f:
+                text = f.read()
+        line = next((l for l in text.splitlines() if "/small.txt?access" in l), "")
+        self.assertTrue(line.startswith("192.0.2.77 "), text[-2000:])
 
     def test_v1_ipv6_in_pieces_then_http(self):
         s = connect_from(self.port)
