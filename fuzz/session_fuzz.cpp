@@ -694,6 +694,10 @@ class Driver final : public core::Channel {
 
   std::string_view peer() const override { return kPeer; }
   bool draining() const override { return draining_; }
+  bool move_admission(std::string_view) override {
+    FUZZ_CHECK(false);  // only a PROXY stage moves a connection's admission slot
+    return false;
+  }
 
  private:
   template <typename Fn>

@@ -6,7 +6,8 @@
 #          htpasswd and mkpasswd (password hashes for the authentication tests), chromium
 #          (a real browser for test_browser), dpkg-dev (dpkg-shlibdeps for cpack -G DEB),
 #          systemd and man-db (systemd-analyze verify, systemd-socket-activate) and strace
-#          (test_packaging, test_socket_activation)
+#          (test_packaging, test_socket_activation),
+#          haproxy (a real balancer for test_proxy_protocol)
 #   bench: test + nginx, lighttpd, wrk
 set -euo pipefail
 profile=${1:-build}
@@ -14,7 +15,8 @@ packages=(build-essential cmake pkg-config liburing-dev libcrypt-dev libcli11-de
           help2man)
 if [[ $profile == test || $profile == bench ]]; then
   packages+=(libgtest-dev clang clang-format libclang-rt-14-dev netcat-openbsd curl wget aria2 python3 procps
-             iproute2 apache2-utils whois chromium dpkg-dev systemd man-db strace)
+             iproute2 apache2-utils whois chromium dpkg-dev systemd man-db strace
+             haproxy)
 fi
 if [[ $profile == bench ]]; then
   packages+=(nginx-light lighttpd wrk gnuplot-nox)

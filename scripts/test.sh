@@ -59,7 +59,8 @@ cmake --build build-fuzz -j"$jobs" --target fuzzers
 fuzz_passed=0
 fuzz_failed=0
 # harness:corpus pairs; the corpus in the repo is copied so that CI leaves the tree unchanged.
-for pair in http_request_parser_fuzz:http line_parser_fuzz:line session_fuzz:session access_fuzz:access; do
+for pair in http_request_parser_fuzz:http line_parser_fuzz:line session_fuzz:session access_fuzz:access \
+            proxy_header_fuzz:proxy; do
   harness=build-fuzz/fuzz/${pair%%:*}
   name=${pair##*:}
   corpus=$(mktemp -d)

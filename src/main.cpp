@@ -86,6 +86,14 @@ int main(int argc, char** argv) {
   app.add_option("--auth-file", config.auth_file,
                  "HTTP basic authentication: user:hash lines (crypt(3) hashes, htpasswd -B)")
       ->check(CLI::ExistingFile);
+  CLI::Option* proxy_protocol =
+      app.add_flag("--proxy-protocol", config.proxy_protocol,
+                   "Behind a balancer: every connection starts with a PROXY header (v1 or v2) "
+                   "naming the client; others are closed");
+  app.add_option("--proxy-from", config.proxy_from,
+                 "Addresses allowed to send a PROXY header: CIDR[,CIDR...] (the balancer's)")
+      ->needs(proxy_protocol)
+      ->capture_default_str();
   app.add_option("--access-log", config.access_log,
                  "Write one line per request to PATH (- for standard output); SIGHUP reopens it");
   app.add_option("--log-format", config.log_format,

@@ -27,6 +27,10 @@ class AdmissionControl {
   // On success the caller owns one slot for `key` and must call release(key) exactly once.
   Admission admit(const std::string& key);
   void release(const std::string& key);
+  // Moves one connection's slot from `from` to `to` (a proxied connection learning its real
+  // client's address): admits `to` under the per-address limit, then releases `from`, under one
+  // lock; the total is unchanged. On refusal the caller still holds `from`.
+  Admission rekey(const std::string& from, const std::string& to);
   std::size_t connections() const { return total_.load(std::memory_order_relaxed); }
 
   // The address part of a peer ("10.0.0.1", "::1"): the key for the per-address limit.

@@ -57,6 +57,11 @@ class Channel {
   // "ip:port" of the peer, "[v6]:port" for IPv6.
   virtual std::string_view peer() const = 0;
   virtual bool draining() const = 0;
+  // The connection serves another client than its TCP peer (a PROXY header named it): its
+  // admission slot moves to that client's address key (AdmissionControl::address_key), under
+  // --max-connections-per-ip. False when that client is at its limit: the connection keeps its
+  // slot and the caller closes it.
+  virtual bool move_admission(std::string_view address_key) = 0;
 };
 
 }  // namespace iocomp::core

@@ -29,6 +29,13 @@ void LoopConnection::start(std::unique_ptr<SessionHandler> session) {
   session_->on_open();
 }
 
+bool LoopConnection::move_admission(std::string_view address_key) {
+  std::string key(address_key);  // may throw: before anything changed
+  if (worker_.admission().rekey(address_key_, key) != Admission::admitted) return false;
+  address_key_.swap(key);
+  return true;
+}
+
 void LoopConnection::set_timer(TimerKind kind) {
   if (!is_open()) return;
   switch (kind) {

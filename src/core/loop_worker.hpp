@@ -29,6 +29,7 @@ class LoopConnection : public Channel, public TimerNode, public DeferredNode {
   std::string_view peer() const override { return peer_; }
   bool draining() const override;
   void set_timer(TimerKind kind) override;
+  bool move_admission(std::string_view address_key) override;
 
   void start(std::unique_ptr<SessionHandler> session);
   SessionHandler& session() { return *session_; }
@@ -76,6 +77,7 @@ class LoopWorker {
   bool draining() const { return draining_; }
   const EngineConfig& config() const { return env_.config; }
   std::int64_t now_ms() const { return now_ms_; }
+  AdmissionControl& admission() const { return *env_.admission; }
 
   void arm_timer(LoopConnection& c, TimerClass cls) { timers_.arm(c, cls, now_ms_); }
   void disarm_timer(LoopConnection& c) { timers_.disarm(c); }

@@ -38,8 +38,11 @@
 #include "log/event_log.hpp"
 #include "log/log_sink.hpp"
 #include "metrics/metrics.hpp"
+#include "proxy/cidr.hpp"
+#include "proxy/proxy_counters.hpp"
 #include "server/admin_server.hpp"
 #include "server/backend_factory.hpp"
+#include "server/proxy_stage.hpp"
 #include "server/session.hpp"
 #include "server/status_line.hpp"
 
@@ -148,6 +151,13 @@ int run_server(const ServerConfig& config) {
   const std::optional<auth::LoadedUsers> users =
       auth_on ? std::optional(auth::load_auth_file(config.auth_file)) : std::nullopt;
   http::CorsPolicy cors = http::make_cors_policy(config.cors_origins, auth_on);
+  // --proxy-protocol: what the PROXY stage did with each connection (for reports and metrics).
+  proxy::ProxyCounters proxy_counters;
+  std::string proxy_from_error;
+  std::optional<proxy::CidrList> proxy_from =
+      proxy::CidrList::parse(config.proxy_from, proxy_from_error);
+  if (!proxy_from) throw std::runtime_error("--proxy-from: " + proxy_from_error);
+  const ProxyStageContext proxy_context{std::move(*proxy_from), proxy::Limits{}, proxy_counters};
   // A socket from the service manager (iocomp.socket) takes the place of --listen and --port.
   const std::optional<core::BoundListener> activated = core::take_activated_listener();
   const core::BoundListener listener =
@@ -216,11 +226,11 @@ int run_server(const ServerConfig& config) {
       authenticators.push_back(std::make_unique<auth::Authenticator>(users->users));
     }
   }
-  const core::SessionFactory factory = [&context, &caches, &authenticators, &root, &cache_config,
-                                        &users, &worker_metrics, &thread_metrics,
-                                        &thread_cache_counters](
-                                           core::Channel& channel, log::EventLog& log,
-                                           int worker) -> std::unique_ptr<core::SessionHandler> {
+  const core::SessionFactory session_factory =
+      [&context, &caches, &authenticators, &root, &cache_config, &users, &worker_metrics,
+       &thread_metrics,
+       &thread_cache_counters](core::Channel& channel, log::EventLog& log,
+                               int worker) -> std::unique_ptr<core::SessionHandler> {
     if (worker < 0) {
       // A thread of its own (thread per connection): no worker state to share, so the
       // connection has its own cache, as servers of that model do.
@@ -234,6 +244,16 @@ int run_server(const ServerConfig& config) {
     return std::make_unique<Session>(channel, log, context, *caches[index], authenticator,
                                      &worker_metrics[index]);
   };
+  // With --proxy-protocol the PROXY stage runs first and makes the session once the header is read.
+  const core::SessionFactory factory =
+      !config.proxy_protocol
+          ? session_factory
+          : core::SessionFactory([&proxy_context, &session_factory](
+                                     core::Channel& channel, log::EventLog& log,
+                                     int worker) -> std::unique_ptr<core::SessionHandler> {
+              return std::make_unique<ProxyStage>(channel, log, proxy_context, session_factory,
+                                                  worker);
+            });
   // Unused cached files are closed on the worker's tick: a deleted file's space is freed.
   const core::Housekeeping housekeeping = [&caches](int worker, std::int64_t now_ms) {
     return caches[static_cast<std::size_t>(worker)]->sweep(now_ms);
@@ -315,6 +335,11 @@ int run_server(const ServerConfig& config) {
     log::format_timestamp(now, stamp);
     sink.write_now(fmt::format("{} - warning: {}\n", std::string_view(stamp, sizeof stamp), text));
   };
+  if (config.proxy_protocol) {
+    sink.write_now(fmt::format(
+        "{} - PROXY protocol: every connection must start with a header, accepted from {}\n",
+        std::string_view(stamp, sizeof stamp), proxy_context.trusted.to_string()));
+  }
   if (listener.activated) {
     ::clock_gettime(CLOCK_REALTIME, &now);
     log::format_timestamp(now, stamp);
@@ -360,6 +385,15 @@ int run_server(const ServerConfig& config) {
 
   ::clock_gettime(CLOCK_REALTIME, &now);
   log::format_timestamp(now, stamp);
+  if (config.proxy_protocol) {
+    std::string counts;
+    for (const proxy::ProxyCounterField& field : proxy::kProxyCounterFields) {
+      counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", field.name,
+                            (proxy_counters.*field.member).load(std::memory_order_relaxed));
+    }
+    sink.write_now(
+        fmt::format("{} - PROXY protocol: {}\n", std::string_view(stamp, sizeof stamp), counts));
+  }
   const std::uint64_t dropped = sink.dropped_bytes();
   sink.write_now(fmt::format("{} - stopped{}\n", std::string_view(stamp, sizeof stamp),
                              dropped > 0 ? fmt::format(" ({} log bytes dropped)", dropped) : ""));

@@ -41,6 +41,11 @@ struct ServerConfig {
   std::uint64_t rate_limit = 0;         // bytes per second per connection; 0 = no limit
   bool async_cold_reads = true;  // completion model: read uncached file ranges before sendfile
 
+  // Behind a layer-4 balancer: every connection starts with a PROXY protocol header (v1 or v2)
+  // naming the client, accepted only from these address blocks (proxy::CidrList syntax).
+  bool proxy_protocol = false;
+  std::string proxy_from = "127.0.0.0/8,::1/128";
+
   double drain_timeout_s = 3.0;
   double header_timeout_s = 10.0;
   double idle_timeout_s = 60.0;

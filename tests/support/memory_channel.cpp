@@ -191,6 +191,15 @@ std::string MemoryChannel::take_output() {
   return std::exchange(output_, std::string());
 }
 
+bool MemoryChannel::move_admission(std::string_view address_key) {
+  if (closed_) {
+    ADD_FAILURE() << "MemoryChannel contract: move_admission() after close()";
+    return false;
+  }
+  admission_moves_.emplace_back(address_key);
+  return admission_result_;
+}
+
 void MemoryChannel::receive() {
   if (closed_) {
     ADD_FAILURE() << "MemoryChannel contract: receive() after close()";

@@ -84,6 +84,9 @@ class MemoryChannel final : public core::Channel {
   const std::string& output() const { return output_; }
   // output(), then forgets it: the bytes sent since the previous take_output().
   std::string take_output();
+  // Every key move_admission() was asked for, in order; what it answers (default: admitted).
+  const std::vector<std::string>& admission_moves() const { return admission_moves_; }
+  void set_admission_result(bool admitted) { admission_result_ = admitted; }
 
   // core::Channel
   void receive() override;
@@ -92,6 +95,7 @@ class MemoryChannel final : public core::Channel {
   void set_timer(core::TimerKind kind) override;
   std::string_view peer() const override { return peer_; }
   bool draining() const override { return draining_; }
+  bool move_admission(std::string_view address_key) override;
 
  private:
   // False (and a test failure) when the engine may not call the handler now.
@@ -111,6 +115,8 @@ class MemoryChannel final : public core::Channel {
   std::optional<Send> send_;
   std::size_t sends_started_ = 0;
   std::string output_;
+  std::vector<std::string> admission_moves_;
+  bool admission_result_ = true;
 };
 
 }  // namespace iocomp::test_support

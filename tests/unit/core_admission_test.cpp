@@ -76,6 +76,45 @@ TEST(AdmissionControl, ZeroPerAddressMeansNoPerAddressLimit) {
   EXPECT_EQ(admission.connections(), 500u);
 }
 
+TEST(AdmissionControl, RekeyMovesOneSlotUnderTheNewAddressLimit) {
+  // A balancer's connections learn their clients from PROXY headers.
+  AdmissionControl admission({100, 2});
+  ASSERT_EQ(admission.admit("10.0.0.9"), Admission::admitted);
+  ASSERT_EQ(admission.admit("10.0.0.9"), Admission::admitted);
+  ASSERT_EQ(admission.admit("10.0.0.9"), Admission::too_many_from_address);
+  EXPECT_EQ(admission.rekey("10.0.0.9", "203.0.113.7"), Admission::admitted);
+  EXPECT_EQ(admission.connections(), 2u);  // the total is unchanged
+  // The balancer's key has a free slot again; the client's has one taken.
+  EXPECT_EQ(admission.admit("10.0.0.9"), Admission::admitted);
+  EXPECT_EQ(admission.rekey("10.0.0.9", "203.0.113.7"), Admission::admitted);
+  // A third connection of that client is refused and keeps its balancer slot.
+  EXPECT_EQ(admission.rekey("10.0.0.9", "203.0.113.7"), Admission::too_many_from_address);
+  EXPECT_EQ(admission.admit("10.0.0.9"), Admission::admitted);
+  EXPECT_EQ(admission.admit("10.0.0.9"), Admission::too_many_from_address);
+  EXPECT_EQ(admission.connections(), 4u);
+  admission.release("10.0.0.9");
+  admission.release("10.0.0.9");
+  admission.release("203.0.113.7");
+  EXPECT_EQ(admission.admit("203.0.113.7"), Admission::admitted);
+  EXPECT_EQ(admission.admit("203.0.113.7"), Admission::too_many_from_address);
+  admission.release("203.0.113.7");
+  admission.release("203.0.113.7");
+  EXPECT_EQ(admission.connections(), 0u);
+  EXPECT_EQ(admission.admit("203.0.113.7"), Admission::admitted);
+  EXPECT_EQ(admission.admit("203.0.113.7"), Admission::admitted);
+}
+
+TEST(AdmissionControl, RekeyToTheSameKeyOrWithoutAPerAddressLimitAlwaysSucceeds) {
+  AdmissionControl limited({100, 1});
+  ASSERT_EQ(limited.admit("10.0.0.1"), Admission::admitted);
+  EXPECT_EQ(limited.rekey("10.0.0.1", "10.0.0.1"), Admission::admitted);
+  EXPECT_EQ(limited.admit("10.0.0.1"), Admission::too_many_from_address);
+  AdmissionControl unlimited({100, 0});
+  ASSERT_EQ(unlimited.admit("10.0.0.1"), Admission::admitted);
+  EXPECT_EQ(unlimited.rekey("10.0.0.1", "10.0.0.2"), Admission::admitted);
+  EXPECT_EQ(unlimited.connections(), 1u);
+}
+
 TEST(AdmissionControl, AddressKeyOfIpv4IgnoresThePort) {
   EXPECT_EQ(AdmissionControl::address_key(ipv4("192.0.2.7", 50123)), "192.0.2.7");
   EXPECT_EQ(AdmissionControl::address_key(ipv4("192.0.2.7", 1)), "192.0.2.7");

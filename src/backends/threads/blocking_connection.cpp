@@ -363,6 +363,15 @@ void BlockingConnection::hard_close() {
   ::shutdown(incoming_->fd, SHUT_RDWR);
 }
 
+bool BlockingConnection::move_admission(std::string_view address_key) {
+  std::string key(address_key);  // may throw: before anything changed
+  if (env_.admission->rekey(incoming_->address_key, key) != core::Admission::admitted) {
+    return false;
+  }
+  incoming_->address_key.swap(key);
+  return true;
+}
+
 void BlockingConnection::set_timer(core::TimerKind kind) {
   if (state_ != State::open) return;
   switch (kind) {

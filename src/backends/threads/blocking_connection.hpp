@@ -68,6 +68,7 @@ class BlockingConnection final : public core::Channel {
   void set_timer(core::TimerKind kind) override;
   std::string_view peer() const override { return peer_; }
   bool draining() const override { return drain_seen_; }
+  bool move_admission(std::string_view address_key) override;
 
  private:
   enum class State : std::uint8_t { open, lingering, closed };
