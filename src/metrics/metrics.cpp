@@ -137,6 +137,16 @@ void render_prometheus(const Snapshot& s, std::string& out) {
     append_label_value(out, reason);
     fmt::format_to(it, "\"}} {}\n", count);
   }
+  if (!s.proxy_headers.empty()) {
+    header(out, "iocomp_proxy_headers_total", "counter",
+           "Connections served after a PROXY protocol header, by kind (refused ones are in "
+           "iocomp_connections_refused_total, reason proxy_*).");
+    for (const auto& [kind, count] : s.proxy_headers) {
+      out += "iocomp_proxy_headers_total{kind=\"";
+      append_label_value(out, kind);
+      fmt::format_to(it, "\"}} {}\n", count);
+    }
+  }
   header(out, "iocomp_worker_connections", "gauge",
          "Connections open now, per worker (\"threads\": the connection threads of "
          "thread-per-connection).");

@@ -79,6 +79,8 @@ struct Snapshot {
   std::uint64_t connections_accepted = 0;
   // iocomp_connections_refused_total{reason}: reason name and count.
   std::vector<std::pair<std::string, std::uint64_t>> refused;
+  // --proxy-protocol: connections served after a header, by kind (empty when off).
+  std::vector<std::pair<std::string, std::uint64_t>> proxy_headers;
   std::vector<std::int64_t> worker_connections;  // one per worker; the last may be "threads"
   bool has_thread_slot = false;  // the last worker_connections entry is connection threads'
   std::uint64_t keep_alive_timeouts = 0;

@@ -286,6 +286,16 @@ int run_server(const ServerConfig& config) {
         {"max_connections_per_ip", accepted.refused_per_address.load(std::memory_order_relaxed)},
         {"out_of_memory", accepted.refused_out_of_memory.load(std::memory_order_relaxed)},
     };
+    if (config.proxy_protocol) {
+      for (const proxy::ProxyCounterField& field : proxy::kProxyCounterFields) {
+        const std::uint64_t n = (proxy_counters.*field.member).load(std::memory_order_relaxed);
+        if (field.refused) {
+          s.refused.emplace_back(fmt::format("proxy_{}", field.name), n);
+        } else {
+          s.proxy_headers.emplace_back(std::string(field.name), n);
+        }
+      }
+    }
     for (unsigned i = 0; i <= thread_count; ++i) {
       s.add_worker(worker_metrics[i]);
       s.cache_hits += cache_counters[i].hits.load(std::memory_order_relaxed);

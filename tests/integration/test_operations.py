@@ -236,6 +236,31 @@ class MetricsTest(unittest.TestCase):
             self.assertGreaterEqual(delta("iocomp_file_cache_hits_total"), 1)
             self.assertGreaterEqual(delta("iocomp_file_cache_misses_total"), 1)
 
+    def test_proxy_protocol_outcomes_are_exported(self):
+        with TempRoot() as root:
+            make_file(os.path.join(root, "f.bin"), 100)
+            with Server(root, "--admin", "127.0.0.1:0", "--proxy-protocol") as server:
+                port = admin_port(server)
+                with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+                    s.sendall(b"PROXY TCP4 203.0.113.7 127.0.0.1 4242 80\r\nf.bin\n")
+                    s.shutdown(socket.SHUT_WR)
+                    self.assertEqual(len(s.recv(1000)), 100)
+                with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+                    s.sendall(b"f.bin\n")  # no header: closed, nothing sent
+                    self.assertEqual(s.recv(1000), b"")
+                deadline = time.monotonic() + 5 * SLOW
+                while time.monotonic() < deadline:
+                    families = scrape(port)
+                    refused = value(families, "iocomp_connections_refused_total",
+                                    reason="proxy_missing_or_invalid")
+                    if refused >= 1:
+                        break
+                    time.sleep(0.02)
+                self.assertEqual(refused, 1)
+                self.assertEqual(value(families, "iocomp_proxy_headers_total", kind="proxied"), 1)
+                self.assertEqual(value(families, "iocomp_requests_total", protocol="line",
+                                       status="2xx"), 1)
+
     def test_healthz_and_draining(self):
         with TempRoot() as root:
             make_file(os.path.join(root, "slow.bin"), 400000)
