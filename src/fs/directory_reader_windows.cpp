@@ -1,7 +1,9 @@
 // DirectoryReader on Windows: GetFileInformationByHandleEx(FileFullDirectoryInfo) on a
 // duplicate of the directory's handle fills the same 8 KiB buffer that getdents64 fills on
-// Linux, and the same rule decides what a listing shows. A reparse point (symbolic link,
-// junction) is described by what it leads to, and only when FileRoot::open accepts it.
+// Linux. Every entry is then described through FileRoot::open, which alone decides what may be
+// served: a directory entry cannot be trusted to say it is a reparse point (Wine reports a Unix
+// symbolic link as the file it leads to), so what an entry leads to, and whether that is
+// beneath the root, is learnt by opening it. One open per entry, only for listings.
 #include "fs/directory_reader.hpp"
 
 #include <windows.h>
@@ -14,16 +16,6 @@
 #include "platform/windows/text.hpp"
 
 namespace iocomp::fs {
-namespace {
-
-constexpr std::int64_t kEpochDifference = 116444736000000000LL;  // 1601 to 1970, 100 ns units
-
-std::time_t unix_seconds(const LARGE_INTEGER& t) {
-  return static_cast<std::time_t>((t.QuadPart - kEpochDifference) / 10000000);
-}
-
-}  // namespace
-
 std::variant<DirectoryReader, FileError> DirectoryReader::open(const FileRoot& root,
                                                                const OpenFile& directory,
                                                                std::string_view relative) {
@@ -110,18 +102,12 @@ DirectoryReader::Status DirectoryReader::read(std::size_t max_examined,
     if (windows_path::check_request_name(name, components) != windows_path::NameVerdict::ok) {
       continue;
     }
-    if ((attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0) {
-      std::string target_name(prefix_);
-      target_name.append(name);
-      auto target = root_->open(target_name);
-      const auto* file = std::get_if<OpenFile>(&target);
-      if (file == nullptr) continue;
-      out.push_back({name, file->is_directory(), file->size(), file->mtime()});
-      continue;
-    }
-    const bool is_dir = (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
-    out.push_back({name, is_dir, is_dir ? 0 : static_cast<std::uint64_t>(record.EndOfFile.QuadPart),
-                   unix_seconds(record.LastWriteTime)});
+    std::string target_name(prefix_);
+    target_name.append(name);
+    auto target = root_->open(target_name);
+    const auto* file = std::get_if<OpenFile>(&target);
+    if (file == nullptr) continue;
+    out.push_back({name, file->is_directory(), file->size(), file->mtime()});
   }
   return Status::more;
 }

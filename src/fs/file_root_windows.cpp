@@ -44,6 +44,9 @@ FileError file_error_from_win32(DWORD error) {
     case ERROR_CANT_RESOLVE_FILENAME:  // a loop of reparse points
     case ERROR_NOT_A_REPARSE_POINT:
       return FileError::forbidden;
+    case 433:  // ERROR_NO_SUCH_DEVICE (Wine: a Unix socket), not in mingw-w64 10 headers
+    case ERROR_BAD_UNIT:
+      return FileError::not_regular;
     case ERROR_TOO_MANY_OPEN_FILES:
       return FileError::too_many_files;
     case ERROR_FILENAME_EXCED_RANGE:

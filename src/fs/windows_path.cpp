@@ -80,6 +80,7 @@ bool looks_like_short_name(std::string_view component) {
 NameVerdict check_request_name(std::string_view name, std::vector<std::string_view>& components) {
   if (name.find('\0') != std::string_view::npos) return NameVerdict::not_found;
   if (name.size() > kMaxRelativeName) return NameVerdict::name_too_long;
+  const std::size_t first = components.size();
   std::size_t start = 0;
   while (start <= name.size()) {
     std::size_t end = name.find('/', start);
@@ -87,7 +88,13 @@ NameVerdict check_request_name(std::string_view name, std::vector<std::string_vi
     const std::string_view part = name.substr(start, end - start);
     start = end + 1;
     if (part.empty() || part == ".") continue;
-    if (part == "..") return NameVerdict::forbidden;
+    if (part == "..") {
+      // Resolved here, by the name alone, as Win32 resolves it ("sub/../a.txt" is "a.txt");
+      // one that would climb above the root is refused.
+      if (components.size() == first) return NameVerdict::forbidden;
+      components.pop_back();
+      continue;
+    }
     for (const char c : part) {
       if (forbidden_character(c)) return NameVerdict::forbidden;
     }

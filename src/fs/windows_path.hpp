@@ -30,11 +30,12 @@ enum class NameVerdict {
 inline constexpr std::size_t kMaxRelativeName = 32000;
 
 // Checks `name` (relative to the root, '/'-separated, leading slashes already removed) and on
-// success appends its components to `components`: "" and "." are dropped, nothing else is
-// changed. Refused: "..", any '\\' (a separator on Windows), ':' (drive letters, "\\?\C:",
-// streams), the characters Windows forbids in names (< > " | ? * and control characters), a
-// component ending in '.' or ' ' (Windows drops them, so "a.txt." aliases "a.txt"), device
-// names, and 8.3 short-name shapes.
+// success appends its components to `components`: "" and "." are dropped, ".." removes the
+// component before it (by the name alone, as Win32 does), nothing else is changed. Refused: a
+// ".." that would climb above the root, any '\\' (a separator on Windows), ':' (drive letters,
+// "\\?\C:", streams), the characters Windows forbids in names (< > " | ? * and control characters),
+// a component ending in '.' or ' ' (Windows drops them, so "a.txt." aliases "a.txt"), device names,
+// and 8.3 short-name shapes.
 NameVerdict check_request_name(std::string_view name, std::vector<std::string_view>& components);
 
 // CON, PRN, AUX, NUL, CONIN$, CONOUT$, COM0-9, LPT0-9, COM and LPT with a superscript 1, 2 or 3

@@ -34,9 +34,17 @@ TEST(WindowsPathTest, PlainNamesPassWithDotAndEmptyComponentsDropped) {
   EXPECT_EQ(components_of("console.log"), (std::vector<std::string_view>{"console.log"}));
 }
 
-TEST(WindowsPathTest, DotDotAndBackslashesAreRefused) {
+TEST(WindowsPathTest, DotDotIsResolvedByNameAndMayNotClimbAboveTheRoot) {
+  EXPECT_EQ(components_of("sub/../a.txt"), (std::vector<std::string_view>{"a.txt"}));
+  EXPECT_EQ(components_of("a/b/../c"), (std::vector<std::string_view>{"a", "c"}));
+  EXPECT_TRUE(components_of("sub/..").empty());
+}
+
+TEST(WindowsPathTest, DotDotAboveTheRootAndBackslashesAreRefused) {
   EXPECT_EQ(verdict(".."), NameVerdict::forbidden);
   EXPECT_EQ(verdict("sub/../../x"), NameVerdict::forbidden);
+  EXPECT_EQ(verdict("../sub"), NameVerdict::forbidden);
+  EXPECT_EQ(verdict("a/b/../../../x"), NameVerdict::forbidden);
   EXPECT_EQ(verdict("..\\windows\\win.ini"), NameVerdict::forbidden);
   EXPECT_EQ(verdict("sub\\..\\..\\x"), NameVerdict::forbidden);
   EXPECT_EQ(verdict("a\\b"), NameVerdict::forbidden);

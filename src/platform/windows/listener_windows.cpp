@@ -113,9 +113,10 @@ BoundListener open_listener(const ListenSpec& spec) {
                         spec.backlog, err);
   }
   if (s == INVALID_SOCKET) {
-    throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}",
-                                         spec.address.empty() ? "*" : spec.address, spec.port,
-                                         platform::win32_message(static_cast<DWORD>(err))));
+    throw std::runtime_error(fmt::format(
+        "cannot listen on {}:{}: {}", spec.address.empty() ? "*" : spec.address, spec.port,
+        err == WSAEADDRINUSE ? std::string("Address already in use")
+                             : platform::win32_message(static_cast<DWORD>(err))));
   }
   sockaddr_storage bound{};
   int bound_len = sizeof bound;
