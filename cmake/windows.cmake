@@ -8,7 +8,7 @@ set(IOCOMP_HOST_INCLUDE /usr/include CACHE PATH "Where the fmt/ and CLI/ headers
 foreach(header fmt/format.h CLI/CLI.hpp)
   if(NOT EXISTS ${IOCOMP_HOST_INCLUDE}/${header})
     message(FATAL_ERROR "${IOCOMP_HOST_INCLUDE}/${header} not found: install libfmt-dev and "
-                        "libcli11-dev (scripts/install-deps.sh windows)")
+                        "libcli11-dev (scripts/install-deps.sh build)")
   endif()
 endforeach()
 # Only those two directories: the rest of /usr/include is glibc's and must stay out of sight.

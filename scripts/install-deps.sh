@@ -3,14 +3,15 @@
 #   build: compiler, CMake, liburing, libcrypt, CLI11, fmt (enough to build and serve)
 #   test:  build + GoogleTest, clang/libFuzzer, nc, curl, wget, aria2, python3, media-types,
 #          htpasswd and mkpasswd (password hashes for the authentication tests), chromium
-#          (a real browser for test_browser)
+#          (a real browser for test_browser), mingw-w64 (g++ -posix) and wine64 (iocomp.exe,
+#          cross-built and tested under Wine)
 #   bench: test + nginx, lighttpd, wrk
 set -euo pipefail
 profile=${1:-build}
 packages=(build-essential cmake pkg-config liburing-dev libcrypt-dev libcli11-dev libfmt-dev media-types)
 if [[ $profile == test || $profile == bench ]]; then
   packages+=(libgtest-dev clang clang-format libclang-rt-14-dev netcat-openbsd curl wget aria2 python3 procps
-             iproute2 apache2-utils whois chromium)
+             iproute2 apache2-utils whois chromium mingw-w64 g++-mingw-w64-x86-64-posix wine64)
 fi
 if [[ $profile == bench ]]; then
   packages+=(nginx-light lighttpd wrk gnuplot-nox)
