@@ -7,7 +7,8 @@
 #          (a real browser for test_browser), dpkg-dev (dpkg-shlibdeps for cpack -G DEB),
 #          systemd and man-db (systemd-analyze verify, systemd-socket-activate) and strace
 #          (test_packaging, test_socket_activation),
-#          haproxy (a real balancer for test_proxy_protocol)
+#          haproxy (a real balancer for test_proxy_protocol),
+#          mingw-w64 (g++ -posix) and wine64 (iocomp.exe, cross-built and tested under Wine)
 #   bench: test + nginx, lighttpd, wrk
 set -euo pipefail
 profile=${1:-build}
@@ -16,7 +17,7 @@ packages=(build-essential cmake pkg-config liburing-dev libcrypt-dev libcli11-de
 if [[ $profile == test || $profile == bench ]]; then
   packages+=(libgtest-dev clang clang-format libclang-rt-14-dev netcat-openbsd curl wget aria2 python3 procps
              iproute2 apache2-utils whois chromium dpkg-dev systemd man-db strace
-             haproxy)
+             haproxy mingw-w64 g++-mingw-w64-x86-64-posix wine64)
 fi
 if [[ $profile == bench ]]; then
   packages+=(nginx-light lighttpd wrk gnuplot-nox)

@@ -76,6 +76,15 @@ for pair in http_request_parser_fuzz:http line_parser_fuzz:line session_fuzz:ses
   rm -rf "$corpus"
 done
 
+step "Windows build (mingw-w64) and its tests under Wine"
+# iocomp.exe, statically linked; the windows label runs the suites that apply to Windows and
+# test_windows.py under Wine (tests/windows.cmake). Wine's TransmitFile reads and sends from
+# user space: these show behaviour, not Windows' speed.
+cmake -S . -B build-win -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake \
+  -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-win -j"$jobs"
+run_ctest build-win -L windows || status=1
+
 step "Result"
 # Every ctest run's "N% tests passed, F tests failed out of T", plus the fuzz harnesses.
 read -r passed failed < <(awk '/tests passed, .* tests failed out of/ {

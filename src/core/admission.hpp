@@ -2,7 +2,11 @@
 // Who may connect: a cap on connections in total and per client address. Consulted by the
 // acceptor once per connection and released by a worker when the connection is freed; the lock
 // is taken twice per connection, never per request.
+#ifdef _WIN32
+#include <winsock2.h>  // sockaddr_storage
+#else
 #include <sys/socket.h>
+#endif
 
 #include <atomic>
 #include <cstddef>

@@ -1,7 +1,11 @@
 #pragma once
 // A connection accepted by the acceptor, on its way to a backend's worker (for io_uring by
 // pointer in the user_data of a MSG_RING completion); the receiving worker takes ownership.
+#ifdef _WIN32
+#include <winsock2.h>  // sockaddr_storage
+#else
 #include <sys/socket.h>
+#endif
 
 #include <atomic>
 #include <string>

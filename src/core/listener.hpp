@@ -1,6 +1,10 @@
 #pragma once
 // Creates the listening TCP socket, or takes the one a service manager passed (socket activation).
+#ifdef _WIN32
+#include <winsock2.h>  // sockaddr_storage
+#else
 #include <sys/socket.h>
+#endif
 #include <cstdint>
 
 #include <optional>

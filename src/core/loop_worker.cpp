@@ -1,16 +1,12 @@
 #include "core/loop_worker.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <ctime>
 #include <new>
 
 #include "core/admission.hpp"
 #include "core/listener.hpp"
+#include "platform/socket.hpp"
 #include "util/monotonic_clock.hpp"
 
 namespace iocomp::core {
@@ -133,12 +129,11 @@ void LoopWorker::free_connection(LoopConnection* c) {
 
 void LoopWorker::adopt(std::unique_ptr<IncomingConnection> incoming) {
   if (draining_) {
-    ::close(incoming->fd);
+    platform::close_socket(incoming->fd);
     env_.admission->release(incoming->address_key);
     return;
   }
-  const int one = 1;
-  ::setsockopt(incoming->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  platform::set_tcp_nodelay(incoming->fd);
   LoopConnection* c = nullptr;
   try {
     // The key is copied, not moved: if the connection cannot be made, the slot is released
@@ -147,7 +142,7 @@ void LoopWorker::adopt(std::unique_ptr<IncomingConnection> incoming) {
                         incoming->address_key);
   } catch (const std::bad_alloc&) {
     ++out_of_memory_drops_;
-    ::close(incoming->fd);
+    platform::close_socket(incoming->fd);
     env_.admission->release(incoming->address_key);
     return;
   }
@@ -176,7 +171,7 @@ void LoopWorker::begin_drain() {
 void LoopWorker::begin_turn() {
   now_ms_ = util::monotonic_ms();
   timespec wall{};
-  ::clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+  ::clock_gettime(util::kRealtimeCoarse, &wall);
   log_.set_time(wall);
 }
 

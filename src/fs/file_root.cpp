@@ -1,7 +1,5 @@
 #include "fs/file_root.hpp"
 
-#include "fs/directory_reader.hpp"
-
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -15,29 +13,6 @@
 #include <fmt/format.h>
 
 namespace iocomp::fs {
-
-FileError file_error_from_errno(int err) {
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-      return FileError::not_found;
-    case EACCES:
-    case EPERM:
-    case EXDEV:
-    case ELOOP:
-      return FileError::forbidden;
-    case ENXIO:  // a socket, or a FIFO with no writer
-    case ENODEV:
-      return FileError::not_regular;
-    case EMFILE:
-    case ENFILE:
-      return FileError::too_many_files;
-    case ENAMETOOLONG:
-      return FileError::name_too_long;
-    default:
-      return FileError::io_error;
-  }
-}
 
 namespace {
 
@@ -53,35 +28,8 @@ std::int64_t mtime_ns_of(const struct stat& st) {
 
 }  // namespace
 
-std::string_view describe(FileError error) {
-  switch (error) {
-    case FileError::not_found:
-      return "not found";
-    case FileError::forbidden:
-      return "forbidden";
-    case FileError::not_regular:
-      return "not a regular file";
-    case FileError::too_many_files:
-      return "too many open files";
-    case FileError::name_too_long:
-      return "name too long";
-    case FileError::io_error:
-      return "I/O error";
-  }
-  return "error";
-}
-
-OpenFile& OpenFile::operator=(OpenFile&& other) noexcept {
-  if (this != &other) {
-    reset();
-    fd_ = other.fd_;
-    is_directory_ = other.is_directory_;
-    size_ = other.size_;
-    inode_ = other.inode_;
-    mtime_ns_ = other.mtime_ns_;
-    other.fd_ = -1;
-  }
-  return *this;
+std::int64_t OpenFile::read_at(char* out, std::size_t size, std::uint64_t offset) const {
+  return ::pread(fd_, out, size, static_cast<off_t>(offset));
 }
 
 void OpenFile::reset() {
@@ -99,23 +47,6 @@ FileRoot::FileRoot(const std::string& directory, bool allow_hidden)
 
 FileRoot::~FileRoot() {
   if (root_fd_ >= 0) ::close(root_fd_);
-}
-
-bool FileRoot::is_hidden(std::string_view name) {
-  std::size_t start = 0;
-  while (start < name.size()) {
-    std::size_t end = name.find('/', start);
-    if (end == std::string_view::npos) end = name.size();
-    const std::string_view part = name.substr(start, end - start);
-    if (!part.empty() && part.front() == '.' && part != "." && part != "..") return true;
-    start = end + 1;
-  }
-  return false;
-}
-
-std::string_view FileRoot::relative_name(std::string_view name) {
-  while (!name.empty() && name.front() == '/') name.remove_prefix(1);
-  return name;
 }
 
 std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
@@ -150,30 +81,15 @@ std::variant<OpenFile, FileError> FileRoot::open(std::string_view name) const {
   return OpenFile(fd, is_dir, static_cast<std::uint64_t>(st.st_size), st.st_ino, mtime_ns_of(st));
 }
 
-bool FileRoot::stat_beneath_unchecked(std::string_view name, struct stat& out) const {
+bool FileRoot::identity_beneath_unchecked(std::string_view name, Identity& out) const {
   name = relative_name(name);
   if (name.empty() || name.size() >= PATH_MAX) return false;
   char path[PATH_MAX];
   copy_c_path(name, path);
-  return ::fstatat(root_fd_, path, &out, 0) == 0;
-}
-
-std::variant<std::vector<ListedEntry>, FileError> FileRoot::list(const OpenFile& directory,
-                                                                 std::string_view relative) const {
-  auto opened = DirectoryReader::open(*this, directory, relative);
-  if (const auto* error = std::get_if<FileError>(&opened)) return *error;
-  auto& reader = std::get<DirectoryReader>(opened);
-  std::vector<ListedEntry> entries;
-  for (;;) {
-    switch (reader.read(1024, entries)) {
-      case DirectoryReader::Status::more:
-        break;
-      case DirectoryReader::Status::end:
-        return entries;
-      case DirectoryReader::Status::error:
-        return file_error_from_errno(reader.error());
-    }
-  }
+  struct stat st {};
+  if (::fstatat(root_fd_, path, &st, 0) != 0) return false;
+  out = {S_ISREG(st.st_mode), st.st_ino, static_cast<std::uint64_t>(st.st_size), mtime_ns_of(st)};
+  return true;
 }
 
 }  // namespace iocomp::fs

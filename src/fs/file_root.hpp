@@ -9,8 +9,6 @@
 #include <variant>
 #include <vector>
 
-struct stat;
-
 namespace iocomp::fs {
 
 enum class FileError {
@@ -47,6 +45,8 @@ class OpenFile {
   std::uint64_t inode() const { return inode_; }
   std::int64_t mtime_ns() const { return mtime_ns_; }
   std::time_t mtime() const { return static_cast<std::time_t>(mtime_ns_ / 1000000000); }
+  // Reads up to `size` bytes at `offset` (pread); the count read, or -1.
+  std::int64_t read_at(char* out, std::size_t size, std::uint64_t offset) const;
 
  private:
   int fd_ = -1;
@@ -89,18 +89,25 @@ class FileRoot {
   // True when some component of `name` starts with '.' (and is not "." or "..").
   static bool is_hidden(std::string_view name);
 
-  // fstatat of a name relative to the root, following symlinks, WITHOUT confinement: only for
-  // comparing identity with a file already opened through open() (OpenFileCache). Never use
-  // its result to decide what may be served.
-  bool stat_beneath_unchecked(std::string_view name, struct stat& out) const;
+  // What a name relative to the root leads to now (fstatat, following symlinks) WITHOUT
+  // confinement: only for comparing identity with a file already opened through open()
+  // (OpenFileCache). Never use its result to decide what may be served.
+  struct Identity {
+    bool regular = false;
+    std::uint64_t inode = 0;  // on Windows, the file's index on its volume
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+  };
+  bool identity_beneath_unchecked(std::string_view name, Identity& out) const;
 
   const std::string& path() const { return path_; }
   bool allow_hidden() const { return allow_hidden_; }
 
  private:
-  int root_fd_ = -1;
+  int root_fd_ = -1;  // on Windows, the root directory's HANDLE (see platform/windows/handles.hpp)
   bool allow_hidden_ = false;
   std::string path_;
+  std::string final_path_;  // Windows: the root as GetFinalPathNameByHandleW names it (UTF-8)
 };
 
 }  // namespace iocomp::fs

@@ -1,22 +1,12 @@
 #include "fs/open_file_cache.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <climits>
-#include <cstring>
-
 namespace iocomp::fs {
 
 bool OpenFileCache::still_valid(std::string_view name, const CachedFile& cached) const {
-  struct stat st {};
-  if (!root_.stat_beneath_unchecked(name, st)) return false;
-  const std::int64_t mtime_ns =
-      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  return S_ISREG(st.st_mode) && st.st_ino == cached.file.inode() &&
-         static_cast<std::uint64_t>(st.st_size) == cached.file.size() &&
-         mtime_ns == cached.file.mtime_ns();
+  FileRoot::Identity now{};
+  if (!root_.identity_beneath_unchecked(name, now)) return false;
+  return now.regular && now.inode == cached.file.inode() && now.size == cached.file.size() &&
+         now.mtime_ns == cached.file.mtime_ns();
 }
 
 void OpenFileCache::evict_oldest() {
@@ -46,8 +36,8 @@ std::shared_ptr<CachedFile> OpenFileCache::load(OpenFile file, std::int64_t now_
   auto cached = std::make_shared<CachedFile>();
   if (file.size() <= config_.small_file_max) {
     cached->body.resize(file.size());
-    const ssize_t n = ::pread(file.fd(), cached->body.data(), cached->body.size(), 0);
-    cached->has_body = n == static_cast<ssize_t>(file.size());
+    const std::int64_t n = file.read_at(cached->body.data(), cached->body.size(), 0);
+    cached->has_body = n == static_cast<std::int64_t>(file.size());
     if (!cached->has_body) cached->body.clear();
   }
   cached->file = std::move(file);

@@ -6,9 +6,17 @@
 
 namespace iocomp::util {
 
+#ifdef CLOCK_MONOTONIC_COARSE
+inline constexpr clockid_t kMonotonicCoarse = CLOCK_MONOTONIC_COARSE;
+inline constexpr clockid_t kRealtimeCoarse = CLOCK_REALTIME_COARSE;
+#else  // Windows (winpthreads) has only the precise clocks
+inline constexpr clockid_t kMonotonicCoarse = CLOCK_MONOTONIC;
+inline constexpr clockid_t kRealtimeCoarse = CLOCK_REALTIME;
+#endif
+
 inline std::int64_t monotonic_ms() {
   timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  ::clock_gettime(kMonotonicCoarse, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 

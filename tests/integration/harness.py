@@ -16,6 +16,19 @@ import unittest
 
 BINARY = os.environ.get("IOCOMP_BINARY", os.path.join(os.path.dirname(__file__),
                                                       "../../build/iocomp"))
+# The Windows build (iocomp.exe, cross-compiled with mingw-w64) runs under Wine: tests/windows.cmake
+# sets IOCOMP_BINARY to it and WINEPREFIX to a prefix made once in the build directory, with a
+# wineserver kept running (-p) so that each server starts in a fraction of a second.
+WINDOWS = BINARY.endswith(".exe")
+WINE = os.environ.get("IOCOMP_WINE", shutil.which("wine64") or "/usr/lib/wine/wine64")
+LAUNCH = [WINE, BINARY] if WINDOWS else [BINARY]
+if WINDOWS:
+    os.environ.setdefault("WINEDEBUG", "-all")
+
+
+def linux_only(reason):
+    """Skips a test on the Windows build (under Wine), saying why it cannot apply there."""
+    return unittest.skipIf(WINDOWS, f"Linux only: {reason}")
 # The server model every test runs against (--model); scripts/test.sh runs the suites once per
 # model. Tests that start the binary themselves add MODEL_ARGS.
 MODEL = os.environ.get("IOCOMP_MODEL", "completion")
@@ -65,23 +78,34 @@ class Server:
             # timeout. POOL_THREADS covers every test's concurrency; tests of the pool's own
             # limit pass `threads` explicitly.
             threads = POOL_THREADS if MODEL == "thread-pool" else 2
-        cmd = [BINARY, "--root", root, "--port", "0", "--threads", str(threads), *MODEL_ARGS]
+        cmd = [*LAUNCH, "--root", root, "--port", "0", "--threads", str(threads), *MODEL_ARGS]
         if listen:
             cmd += ["--listen", listen]
         cmd += list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Under Wine, a daemon the server's Wine session starts may inherit its pipes and keep
+        # them open after it exits: stderr goes to a file, read once the server has exited.
+        self._stderr_file = tempfile.TemporaryFile() if WINDOWS else None
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=self._stderr_file or subprocess.PIPE)
         self.lines = []
         self._lock = threading.Lock()
         first = self.proc.stdout.readline().decode(errors="replace")
         match = re.search(r"\(port (\d+)\)", first)
         if not match:
-            err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() else ""
+            err = self.stderr_text() if self.proc.poll() else ""
             self.proc.kill()
             raise RuntimeError(f"iocomp did not start: {first!r} {err!r}")
         self.port = int(match.group(1))
         self.lines.append(first)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
+
+    def stderr_text(self):
+        """What the server wrote on stderr (all of it once it has exited)."""
+        if self._stderr_file is not None:
+            self._stderr_file.seek(0)
+            return self._stderr_file.read().decode(errors="replace")
+        return self.proc.stderr.read().decode(errors="replace")
 
     def _read_log(self):
         for raw in self.proc.stdout:
@@ -143,12 +167,12 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("iocomp did not exit after SIGINT")
-        err = self.proc.stderr.read().decode(errors="replace")
+        err = self.stderr_text()
         # Tests run as root in CI: the advice to use --user is expected, anything else is not.
         err = "".join(line for line in err.splitlines(True)
                       if not line.startswith("iocomp: warning: serving as root"))
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        (self._stderr_file or self.proc.stderr).close()
         if exc[0] is None and clean_stop:
             if self.proc.returncode != 0 or err.strip():
                 raise AssertionError(f"unclean exit {self.proc.returncode}: {err[-4000:]}")

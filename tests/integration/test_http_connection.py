@@ -576,11 +576,11 @@ class HttpLimitFlagsTest(unittest.TestCase):
 
     def test_invalid_limit_flags_are_rejected(self):
         import subprocess
-        from harness import BINARY
+        from harness import LAUNCH
         with TempRoot() as root:
             for args in (["--max-request-line", "abc"], ["--max-header-size", "-5"]):
                 with self.subTest(args=args):
-                    out = subprocess.run([BINARY, "--root", root, "--port", "0", "--listen",
+                    out = subprocess.run([*LAUNCH, "--root", root, "--port", "0", "--listen",
                                           "127.0.0.1"] + args, capture_output=True,
                                          timeout=10 * SLOW)
                     self.assertNotEqual(out.returncode, 0)

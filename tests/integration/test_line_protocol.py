@@ -10,8 +10,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (BINARY, MODEL_ARGS, SLOW, TRANSMIT_ERROR, Server, ServedTreeTest, TempRoot,  # noqa: E402
-                     connect, make_file, nc, nc_to_file, recv_exactly, recv_until_closed,
+from harness import (LAUNCH, MODEL_ARGS, SLOW, TRANSMIT_ERROR, Server, ServedTreeTest, TempRoot,  # noqa: E402
+                     linux_only, connect, make_file, nc, nc_to_file, recv_exactly, recv_until_closed,
                      sha256_file)
 
 
@@ -171,6 +171,7 @@ class LifecycleTest(unittest.TestCase):
             self.assertLess(elapsed, 3.0 * SLOW)
             self.assertIn("stopped", server.log())
 
+    @linux_only("Windows has no SIGTERM (under Wine it kills the process); Ctrl+Break and closing the console drain instead")
     def test_sigterm_exits_zero(self):
         with TempRoot() as root, Server(root) as server:
             code, _ = server.stop(signal.SIGTERM)
@@ -225,6 +226,7 @@ class LifecycleTest(unittest.TestCase):
                 s.close()
                 self.assertEqual(server.proc.wait(timeout=10 * SLOW), 0)
 
+    @linux_only("Windows has no SIGHUP")
     def test_sighup_without_anything_to_reload_is_logged_and_harmless(self):
         with TempRoot() as root:
             make_file(os.path.join(root, "a"), 10)
@@ -260,7 +262,7 @@ class LifecycleTest(unittest.TestCase):
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
             probe.close()
-            proc = subprocess.Popen([BINARY, str(port), "--root", root, "--listen", "127.0.0.1",
+            proc = subprocess.Popen([*LAUNCH, str(port), "--root", root, "--listen", "127.0.0.1",
                                      *MODEL_ARGS],
                                     stdout=subprocess.PIPE)
             try:
@@ -274,7 +276,7 @@ class LifecycleTest(unittest.TestCase):
 
     def test_port_in_use_is_a_clear_error(self):
         with TempRoot() as root, Server(root) as server:
-            out = subprocess.run([BINARY, "--root", root, "--port", str(server.port),
+            out = subprocess.run([*LAUNCH, "--root", root, "--port", str(server.port),
                                   "--listen", "127.0.0.1"], capture_output=True, timeout=10)
             self.assertEqual(out.returncode, 1)
             self.assertIn(b"Address already in use", out.stderr)
@@ -361,6 +363,7 @@ class LifecycleTest(unittest.TestCase):
                 self.assertEqual(second[-10:], b"X" * 10)
                 s.close()
 
+    @linux_only("RLIMIT_NOFILE (prlimit) has no Windows counterpart")
     def test_out_of_descriptors_on_accept_backs_off_and_recovers(self):
         if SLOW > 1:
             # Sanitizer runtimes need descriptors of their own (UBSan probes memory through a
@@ -368,7 +371,7 @@ class LifecycleTest(unittest.TestCase):
             self.skipTest("sanitizer build: the runtime itself needs free descriptors")
         with TempRoot() as root:
             make_file(os.path.join(root, "a"), 10)
-            proc_args = ["prlimit", "--nofile=48:48", BINARY, "--root", root, "--port", "0",
+            proc_args = ["prlimit", "--nofile=48:48", *LAUNCH, "--root", root, "--port", "0",
                          "--listen", "127.0.0.1", "--threads", "2", *MODEL_ARGS]
             proc = subprocess.Popen(proc_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
@@ -399,12 +402,12 @@ class LifecycleTest(unittest.TestCase):
             self.assertIn(b"Too many open files; pausing accepts", log)
 
     def test_help_and_version(self):
-        out = subprocess.run([BINARY, "--help"], capture_output=True, timeout=10)
+        out = subprocess.run([*LAUNCH, "--help"], capture_output=True, timeout=10)
         self.assertEqual(out.returncode, 0)
         for flag in (b"--root", b"--port", b"--listen", b"--threads", b"--quiet",
                      b"--drain-timeout", b"--max-line"):
             self.assertIn(flag, out.stdout)
-        out = subprocess.run([BINARY, "--version"], capture_output=True, timeout=10)
+        out = subprocess.run([*LAUNCH, "--version"], capture_output=True, timeout=10)
         self.assertIn(b"iocomp", out.stdout)
 
 
