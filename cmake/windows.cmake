@@ -30,7 +30,8 @@ add_link_options(-static)
 
 # Pure code, the same files as on Linux.
 file(GLOB pure_sources CONFIGURE_DEPENDS src/protocol/*.cpp src/http/*.cpp)
-add_library(iocomp_pure STATIC ${pure_sources} src/log/escape.cpp src/fs/windows_path.cpp)
+add_library(iocomp_pure STATIC ${pure_sources} src/log/escape.cpp src/log/access_log.cpp
+                               src/fs/windows_path.cpp src/server/admin_endpoint.cpp)
 
 # The portable core and sessions, with the Windows files for what is platform-bound: the file
 # root (CreateFileW, final-path confinement), directory listings, the listener.
@@ -43,6 +44,7 @@ add_library(iocomp_core STATIC
   src/fs/open_file_cache.cpp
   src/log/event_log.cpp
   src/log/log_sink.cpp
+  src/metrics/metrics.cpp
   src/server/session.cpp
   src/server/http_responder.cpp
   src/server/listing_body.cpp

@@ -34,7 +34,12 @@ LogSink::LogSink(int fd, std::size_t max_pending_bytes, bool owns_fd,
       writer_([this] { run(); }) {}
 
 int LogSink::open_file(const std::string& path) {
+#ifdef _WIN32
+  // (--access-log is refused on Windows; this keeps the module portable.)
+  const int fd = ::_open(path.c_str(), _O_WRONLY | _O_APPEND | _O_CREAT | _O_BINARY, 0640);
+#else
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+#endif
   if (fd < 0) throw std::runtime_error(fmt::format("{}: {}", path, std::strerror(errno)));
   return fd;
 }

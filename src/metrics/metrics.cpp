@@ -1,7 +1,9 @@
 #include "metrics/metrics.hpp"
 
+#ifndef _WIN32
 #include <dirent.h>
 #include <unistd.h>
+#endif
 
 #include <cstdio>
 #include <cstring>
@@ -220,6 +222,9 @@ void render_prometheus(const Snapshot& s, std::string& out) {
   sample(out, "process_start_time_seconds", fmt::format("{:.2f}", s.process_start_time_seconds));
 }
 
+#ifdef _WIN32
+void read_process_figures(Snapshot&) {}  // no /proc (and no --admin) on Windows
+#else
 void read_process_figures(Snapshot& s) {
   const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
   const long page = ::sysconf(_SC_PAGESIZE);
@@ -280,5 +285,6 @@ void read_process_figures(Snapshot& s) {
     s.process_open_fds = count > 0 ? count - 1 : 0;  // less the descriptor of the listing itself
   }
 }
+#endif
 
 }  // namespace iocomp::metrics

@@ -90,6 +90,13 @@ int run_server(const ServerConfig& config) {
         "--auth-file is not available on Windows: its hashes need crypt(3) (libxcrypt), which "
         "this build does not have");
   }
+  // The operations of issue 12 built on Linux-only pieces (the admin thread's poll/eventfd, the
+  // access log's reopen on SIGHUP, the PROXY stage in the Linux server): refused, not ignored.
+  for (const auto& [set, flag] : {std::pair{!config.access_log.empty(), "--access-log"},
+                                  std::pair{!config.admin.empty(), "--admin"},
+                                  std::pair{config.proxy_protocol, "--proxy-protocol"}}) {
+    if (set) throw std::runtime_error(fmt::format("{} is not available on Windows yet", flag));
+  }
   if (!config.user.empty()) {
     throw std::runtime_error(
         "--user is not available on Windows: run iocomp under the account it should serve as");
@@ -138,7 +145,12 @@ int run_server(const ServerConfig& config) {
   core::AdmissionControl admission(
       core::AdmissionLimits{config.max_connections, config.max_connections_per_ip});
   const core::BackendEnvironment environment{
-      engine_config, factory, housekeeping, &admission, config.quiet ? nullptr : &sink, -1};
+      engine_config,
+      factory,
+      housekeeping,
+      &admission,
+      log::LogTargets{config.quiet ? nullptr : &sink, nullptr, log::AccessFormat::combined},
+      -1};
 
   iocp::AcceptorConfig acceptor_config;
   acceptor_config.drain_timeout_ms = engine_config.drain_timeout_ms;
