@@ -41,6 +41,9 @@
 #include "server/backend_factory.hpp"
 #include "server/session.hpp"
 #include "server/status_line.hpp"
+#include "tls/piece_reader.hpp"
+#include "tls/tls_context.hpp"
+#include "tls/tls_stage.hpp"
 
 namespace iocomp::server {
 namespace {
@@ -169,6 +172,13 @@ int run_server(const ServerConfig& config) {
         std::make_unique<log::LogSink>(log::LogSink::open_file(config.access_log),
                                        std::size_t{32} << 20, true, std::chrono::milliseconds(100));
   }
+  // The key is read before privileges are dropped (it may be readable by root only); a reload
+  // (SIGHUP) reads the files again as --user.
+  std::unique_ptr<tls::ContextHolder> tls_contexts;
+  if (!config.tls_cert.empty()) {
+    tls_contexts =
+        std::make_unique<tls::ContextHolder>(tls::TlsFiles{config.tls_cert, config.tls_key});
+  }
   drop_privileges(config.user);
   FdGuard signal_guard{::signalfd(-1, &signals, SFD_CLOEXEC)};
   FdGuard done_guard{::eventfd(0, EFD_CLOEXEC)};
@@ -214,11 +224,11 @@ int run_server(const ServerConfig& config) {
       authenticators.push_back(std::make_unique<auth::Authenticator>(users->users));
     }
   }
-  const core::SessionFactory factory = [&context, &caches, &authenticators, &root, &cache_config,
-                                        &users, &worker_metrics, &thread_metrics,
-                                        &thread_cache_counters](
-                                           core::Channel& channel, log::EventLog& log,
-                                           int worker) -> std::unique_ptr<core::SessionHandler> {
+  const core::SessionFactory make_session =
+      [&context, &caches, &authenticators, &root, &cache_config, &users, &worker_metrics,
+       &thread_metrics,
+       &thread_cache_counters](core::Channel& channel, log::EventLog& log,
+                               int worker) -> std::unique_ptr<core::SessionHandler> {
     if (worker < 0) {
       // A thread of its own (thread per connection): no worker state to share, so the
       // connection has its own cache, as servers of that model do.
@@ -232,6 +242,21 @@ int run_server(const ServerConfig& config) {
     return std::make_unique<Session>(channel, log, context, *caches[index], authenticator,
                                      &worker_metrics[index]);
   };
+  // With a certificate every connection starts in the TLS stage, which finds out from the
+  // first byte whether to decrypt for the session or to pass the bytes through.
+  tls::BlockingPieceReader piece_reader;
+  const tls::StageSettings tls_settings{tls_contexts.get(), &piece_reader, config.tls_only,
+                                        config.max_request_line, config.max_header_bytes};
+  const core::SessionFactory factory =
+      !tls_contexts
+          ? make_session
+          : core::SessionFactory([&make_session, &tls_settings](
+                                     core::Channel& channel, log::EventLog& log,
+                                     int worker) -> std::unique_ptr<core::SessionHandler> {
+              return std::make_unique<tls::TlsStage>(
+                  channel, log, tls_settings,
+                  [&](core::Channel& inner) { return make_session(inner, log, worker); });
+            });
   // Unused cached files are closed on the worker's tick: a deleted file's space is freed.
   const core::Housekeeping housekeeping = [&caches](int worker, std::int64_t now_ms) {
     return caches[static_cast<std::size_t>(worker)]->sweep(now_ms);
@@ -287,15 +312,19 @@ int run_server(const ServerConfig& config) {
                                           },
                                           [&acceptor] { return !acceptor.shutting_down(); }});
   }
-  acceptor.set_reload_hook([&config, &access_file, access_to_file]() -> std::string {
-    if (!access_to_file) return {};
-    try {
-      access_file->replace_fd(log::LogSink::open_file(config.access_log));
-      return fmt::format("reopened the access log {}", config.access_log);
-    } catch (const std::exception& e) {
-      return fmt::format("error: access log not reopened, still writing to the old file: {}",
-                         e.what());
+  acceptor.set_reload_hook([&config, &access_file, access_to_file, &tls_contexts]() {
+    std::string lines;
+    if (access_to_file) {
+      try {
+        access_file->replace_fd(log::LogSink::open_file(config.access_log));
+        lines = fmt::format("reopened the access log {}", config.access_log);
+      } catch (const std::exception& e) {
+        lines = fmt::format("error: access log not reopened, still writing to the old file: {}",
+                            e.what());
+      }
     }
+    if (tls_contexts) lines += (lines.empty() ? "" : "; ") + tls_contexts->reload();
+    return lines;
   });
 
   timespec now{};
@@ -325,7 +354,17 @@ int run_server(const ServerConfig& config) {
         "--listen and --port are not used\n",
         std::string_view(stamp, sizeof stamp), listener.fd));
   }
-  if (users) {
+  if (tls_contexts) {
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    log::format_timestamp(now, stamp);
+    sink.write_now(fmt::format("{} - TLS on the same port{} with {}; TLS in user space ({})\n",
+                               std::string_view(stamp, sizeof stamp),
+                               config.tls_only ? " (--tls-only)" : "", tls_contexts->describe(),
+                               tls::kernel_tls_available()
+                                   ? "kernel TLS available but not used: not implemented"
+                                   : "kernel TLS not available"));
+  }
+  if (users && !config.tls_only) {
     warn("--auth-file without TLS: passwords cross the network in clear text");
     if (users->readable_by_others) {
       warn(fmt::format("--auth-file {} is readable by other users (chmod o-r)", config.auth_file));

@@ -40,6 +40,11 @@ struct ServerConfig {
   std::string admin;                    // --admin ADDR:PORT for /metrics and /healthz; "" = off
   std::uint64_t rate_limit = 0;         // bytes per second per connection; 0 = no limit
 
+  // HTTPS and the line protocol over TLS, on the same port as plaintext (see tls/tls_stage.hpp).
+  std::string tls_cert;   // --tls-cert: PEM certificate chain; "" = no TLS
+  std::string tls_key;    // --tls-key: PEM private key
+  bool tls_only = false;  // --tls-only: plaintext gets a redirect (HTTP) or an error line
+
   double drain_timeout_s = 3.0;
   double header_timeout_s = 10.0;
   double idle_timeout_s = 60.0;
