@@ -17,7 +17,14 @@
 namespace iocomp::tls {
 namespace {
 
-constexpr unsigned char kHandshakeRecord = 0x16;
+// The first byte of a TLS connection: a handshake record (0x16), or 0x80, the header of an
+// SSLv2-format ClientHello, which old clients and scanners still send. OpenSSL refuses the
+// latter at once (no SSL 2 or 3 here): taking it for the line protocol would leave the client
+// waiting for --header-timeout. A line-protocol name never starts with 0x80, which is not the
+// first byte of any UTF-8 character.
+bool starts_tls(unsigned char first) {
+  return first == 0x16 || first == 0x80;
+}
 
 // The BIO between OpenSSL and the stage: reads take the ciphertext the engine just received,
 // writes append to the stage's outgoing buffer. Nothing here blocks or touches a socket.
@@ -108,7 +115,7 @@ void TlsStage::on_receive(std::string_view bytes) {
       return;
     case Mode::undecided:
       inner_wants_ = false;
-      if (static_cast<unsigned char>(bytes.front()) == kHandshakeRecord) {
+      if (starts_tls(static_cast<unsigned char>(bytes.front()))) {
         start_tls();
         if (mode_ == Mode::tls) feed(bytes);
       } else if (settings_.tls_only) {

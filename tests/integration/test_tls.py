@@ -413,7 +413,7 @@ class TestSslTest(unittest.TestCase):
                         "--max-connections-per-ip", "0") as server:
                 result = subprocess.run(
                     ["testssl", "--quiet", "--color", "0", "--warnings", "off", "--fast", "-p",
-                     "-s", f"127.0.0.1:{server.port}"], capture_output=True, timeout=120)
+                     "-s", f"127.0.0.1:{server.port}"], capture_output=True, timeout=240)
         text = result.stdout.decode(errors="replace")
         for protocol in ("SSLv2", "SSLv3", "TLS 1 ", "TLS 1.1"):
             self.assertRegex(text, re.escape(protocol) + r"\s+not offered", text)
