@@ -1,19 +1,115 @@
 #include "tls/tls_context.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <stdexcept>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "util/monotonic_clock.hpp"
+
 namespace iocomp::tls {
+
+class TicketKeys {
+ public:
+  static constexpr std::int64_t kRotateMs = 3600 * 1000;
+  // Tickets resume for at most two rotation periods: OpenSSL's session lifetime matches.
+  static constexpr long kSessionLifetimeSeconds = 2 * kRotateMs / 1000;
+
+  struct Key {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+    std::int64_t created_ms;
+  };
+
+  // The key new tickets are encrypted with; false when no random bytes could be had.
+  bool current(Key& out) {
+    const std::lock_guard lock(mutex_);
+    if (!rotate()) return false;
+    out = keys_[0];
+    return true;
+  }
+  // The key a ticket names: 1 when it is the current one, 2 when the previous (the ticket is
+  // renewed), 0 when it is unknown or expired (full handshake).
+  int find(const unsigned char name[16], Key& out) {
+    const std::lock_guard lock(mutex_);
+    if (!rotate()) return 0;
+    for (int i = 0; i < count_; ++i) {
+      if (std::memcmp(keys_[i].name, name, sizeof keys_[i].name) == 0) {
+        out = keys_[i];
+        return i == 0 ? 1 : 2;
+      }
+    }
+    return 0;
+  }
+
+ private:
+  bool rotate() {
+    const std::int64_t now = util::monotonic_ms();
+    if (count_ > 0 && now - keys_[0].created_ms < kRotateMs) return true;
+    Key fresh{};
+    if (RAND_bytes(fresh.name, sizeof fresh.name) != 1 ||
+        RAND_bytes(fresh.aes, sizeof fresh.aes) != 1 ||
+        RAND_bytes(fresh.hmac, sizeof fresh.hmac) != 1) {
+      return count_ > 0;
+    }
+    fresh.created_ms = now;
+    // A previous key older than one period (the server was idle) is dropped too.
+    const bool keep_previous = count_ > 0 && now - keys_[0].created_ms < 2 * kRotateMs;
+    keys_[1] = keys_[0];
+    keys_[0] = fresh;
+    count_ = keep_previous ? 2 : 1;
+    OPENSSL_cleanse(&fresh, sizeof fresh);
+    return true;
+  }
+
+  std::mutex mutex_;
+  Key keys_[2]{};
+  int count_ = 0;
+};
+
 namespace {
+
+// OpenSSL's ticket callback (RFC 5077 layout: key name, IV, AES-256-CBC, HMAC-SHA256), with the
+// keys of the context's TicketKeys.
+int ticket_key_callback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
+                        EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int encrypt) {
+  auto* keys = static_cast<TicketKeys*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  TicketKeys::Key key;
+  int result = 1;
+  if (encrypt == 1) {
+    if (!keys->current(key)) return -1;
+    std::memcpy(key_name, key.name, sizeof key.name);
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1 ||
+        EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) {
+      result = -1;
+    }
+  } else {
+    result = keys->find(key_name, key);
+    if (result == 0) return 0;
+    if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) result = -1;
+  }
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac, sizeof key.hmac),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end()};
+  if (result > 0 && EVP_MAC_CTX_set_params(mac, params) != 1) result = -1;
+  OPENSSL_cleanse(&key, sizeof key);
+  return result;
+}
 
 // Mozilla's "intermediate" TLS 1.2 list without the DHE suites: forward secrecy through ECDHE,
 // authenticated encryption only (AES-GCM, ChaCha20-Poly1305). TLS 1.3 keeps OpenSSL's default
@@ -51,7 +147,8 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_length, cons
 
 }  // namespace
 
-std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files) {
+std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files,
+                                             std::shared_ptr<TicketKeys> tickets) {
   std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   if (!ctx) throw std::runtime_error("TLS: " + openssl_reason());
   SSL_CTX* c = ctx.get();
@@ -65,10 +162,15 @@ std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files) {
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // Idle connections give their record buffers back (about 34 KiB each in OpenSSL 3).
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
-  // Resumption by stateless tickets only: OpenSSL encrypts them with keys it draws at random
-  // for this context, so a reload (a new context) starts new keys. No server-side cache grows.
+  // Resumption by stateless tickets only: no server-side cache grows. With `tickets` their keys
+  // rotate (see TicketKeys); without, OpenSSL draws one at random for this context.
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_session_id_context(c, kSessionContext, sizeof kSessionContext - 1);
+  if (tickets) {
+    SSL_CTX_set_timeout(c, TicketKeys::kSessionLifetimeSeconds);
+    SSL_CTX_set_app_data(c, tickets.get());
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_key_callback);
+  }
   SSL_CTX_set_alpn_select_cb(c, select_alpn, nullptr);
   if (SSL_CTX_use_certificate_chain_file(c, files.certificate.c_str()) != 1) {
     throw std::runtime_error(fmt::format("--tls-cert {}: {}", files.certificate, openssl_reason()));
@@ -84,11 +186,13 @@ std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files) {
 }
 
 ContextHolder::ContextHolder(TlsFiles files)
-    : files_(std::move(files)), current_(make_server_context(files_)) {}
+    : files_(std::move(files)),
+      tickets_(std::make_shared<TicketKeys>()),
+      current_(make_server_context(files_, tickets_)) {}
 
 std::string ContextHolder::reload() {
   try {
-    current_.store(make_server_context(files_), std::memory_order_release);
+    current_.store(make_server_context(files_, tickets_), std::memory_order_release);
     return fmt::format("reloaded the TLS certificate ({}) for new connections", describe());
   } catch (const std::exception& e) {
     return fmt::format("error: TLS certificate not reloaded, still using the old one: {}",

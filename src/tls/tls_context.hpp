@@ -17,9 +17,17 @@ struct TlsFiles {
   std::string key;          // --tls-key: PEM private key
 };
 
+// The keys that encrypt session tickets: a new random key every kRotateMs, the previous one
+// still accepted (its tickets are renewed), so a ticket resumes for at most two periods, which is
+// the session lifetime. Shared by the contexts of successive reloads, so a certificate reload
+// does not cost every client a full handshake. Thread-safe (handshakes run on every worker).
+class TicketKeys;
+
 // Builds a server context from the files; throws std::runtime_error naming the file and
 // OpenSSL's reason when one cannot be used (missing, not PEM, key not matching the certificate).
-std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files);
+// Without `tickets`, OpenSSL's own ticket key (random, fixed for the context's life) is used.
+std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files,
+                                             std::shared_ptr<TicketKeys> tickets = nullptr);
 
 // The context new connections use; read on every worker, replaced on the acceptor's thread.
 class ContextHolder {
@@ -34,6 +42,7 @@ class ContextHolder {
 
  private:
   TlsFiles files_;
+  std::shared_ptr<TicketKeys> tickets_;
   std::atomic<std::shared_ptr<SSL_CTX>> current_;
 };
 

@@ -170,28 +170,35 @@ class TlsTest(unittest.TestCase):
         self.assertEqual(sha256_file(path), self.medium)
 
     def test_python_keep_alive_and_resumption(self):
-        context = self.context()
-        conn = http.client.HTTPSConnection("localhost", self.port, context=context, timeout=10)
-        for name in ("small.txt", "medium.bin", "small.txt"):
-            conn.request("GET", "/" + name)
-            response = conn.getresponse()
-            self.assertEqual(response.status, 200)
-            self.assertEqual(response.read(), self.read(name))
-        session = conn.sock.session
-        conn.close()
-        self.assertIsNotNone(session)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as raw:
-            with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
-                tls.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                data = b""
-                while True:
-                    chunk = tls.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.assertTrue(tls.session_reused)
-        self.assertTrue(data.endswith(self.read("small.txt")))
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version):
+                context = self.context()
+                context.maximum_version = version
+                conn = http.client.HTTPSConnection("localhost", self.port, context=context,
+                                                   timeout=10)
+                for name in ("small.txt", "medium.bin", "small.txt"):
+                    conn.request("GET", "/" + name)
+                    response = conn.getresponse()
+                    self.assertEqual(response.status, 200)
+                    self.assertEqual(response.read(), self.read(name))
+                session = conn.sock.session
+                conn.close()
+                self.assertIsNotNone(session)
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as raw:
+                    with context.wrap_socket(raw, server_hostname="localhost",
+                                             session=session) as tls:
+                        tls.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\n"
+                                    b"Connection: close\r\n\r\n")
+                        data = b""
+                        while True:
+                            chunk = tls.recv(65536)
+                            if not chunk:
+                                break
+                            data += chunk
+                        self.assertTrue(tls.session_reused)
+                self.assertTrue(data.endswith(self.read("small.txt")))
         self.assertTrue(self.server.wait_for_log(r"TLS TLSv1\.3 .*session resumed"))
+        self.assertTrue(self.server.wait_for_log(r"TLS TLSv1\.2 .*session resumed"))
 
     def test_http2_only_client_gets_no_alpn(self):
         context = self.context()
