@@ -432,7 +432,7 @@ class TestSslTest(unittest.TestCase):
         self.assertRegex(text, r"TLS 1\.2\s+offered")
         self.assertRegex(text, r"TLS 1\.3\s+offered")
         for category in ("NULL ciphers", "Anonymous NULL Ciphers", "Export ciphers",
-                         "LOW: 64 Bit", "Triple DES Ciphers"):
+                         "LOW: 64 Bit", "Triple DES Ciphers", "Obsolete CBC ciphers"):
             self.assertRegex(text, re.escape(category) + r"[^\n]*\s+not offered", text)
 
 
