@@ -436,5 +436,35 @@ class TestSslTest(unittest.TestCase):
             self.assertRegex(text, re.escape(category) + r"[^\n]*\s+not offered", text)
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@unittest.skipUnless(MODEL == "completion" and CHROMIUM is not None,
+                     "what Chromium renders does not depend on the model; needs chromium")
+class BrowserOverTlsTest(unittest.TestCase):
+    def test_headless_chromium_renders_the_listing_over_https(self):
+        with TempRoot() as base:
+            make_ca(base)
+            cert, key = make_server_cert(base, "server", "browser", 9)
+            root = os.path.join(base, "root")
+            make_file(os.path.join(root, "file <1>.bin"), 1000, seed=1)
+            # The browser trusts exactly this server key (its SPKI hash), nothing more.
+            spki = subprocess.run(
+                f"openssl x509 -in {cert} -pubkey -noout | openssl pkey -pubin -outform der | "
+                "openssl dgst -sha256 -binary | base64", shell=True, capture_output=True,
+                check=True).stdout.decode().strip()
+            with Server(root, "--tls-cert", cert, "--tls-key", key) as server:
+                url = f"https://127.0.0.1:{server.port}/"
+                dom = subprocess.run(
+                    [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                     "--disable-extensions", f"--user-data-dir={os.path.join(base, 'profile')}",
+                     f"--ignore-certificate-errors-spki-list={spki}", "--dump-dom", url],
+                    capture_output=True, timeout=90 * SLOW).stdout.decode(errors="replace")
+                self.assertIn("Index of /", dom)
+                self.assertIn('href="file%20%3C1%3E.bin"', dom)
+                self.assertTrue(server.wait_for_log(r"TLS TLSv1\.3 \S+, ALPN http/1\.1"))
+                self.assertTrue(server.wait_for_log(r"request GET /\n"))
+
+
 if __name__ == "__main__":
     unittest.main()
