@@ -364,8 +364,14 @@ int run_server(const ServerConfig& config) {
                                    ? "kernel TLS available but not used: not implemented"
                                    : "kernel TLS not available"));
   }
-  if (users && !config.tls_only) {
-    warn("--auth-file without TLS: passwords cross the network in clear text");
+  if (users) {
+    if (!tls_contexts) {
+      warn("--auth-file without TLS: passwords cross the network in clear text");
+    } else if (!config.tls_only) {
+      warn(
+          "--auth-file without --tls-only: passwords sent over plaintext HTTP cross the network "
+          "in clear text");
+    }
     if (users->readable_by_others) {
       warn(fmt::format("--auth-file {} is readable by other users (chmod o-r)", config.auth_file));
     }
