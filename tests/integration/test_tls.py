@@ -413,29 +413,6 @@ class TlsReloadTest(unittest.TestCase):
                 kept.close()
 
 
-@unittest.skipUnless(MODEL == "completion", "testssl.sh checks the TLS configuration, not the model")
-class TestSslTest(unittest.TestCase):
-    def test_only_tls12_and_13_and_no_weak_ciphers(self):
-        if shutil.which("testssl") is None:
-            self.skipTest("testssl.sh is not installed")
-        with TempRoot() as base:
-            make_ca(base)
-            cert, key = make_server_cert(base, "server", "testssl", 5)
-            with Server(base, "--tls-cert", cert, "--tls-key", key, "--quiet",
-                        "--max-connections-per-ip", "0") as server:
-                result = subprocess.run(
-                    ["testssl", "--quiet", "--color", "0", "--warnings", "off", "--fast", "-p",
-                     "-s", f"127.0.0.1:{server.port}"], capture_output=True, timeout=240)
-        text = result.stdout.decode(errors="replace")
-        for protocol in ("SSLv2", "SSLv3", "TLS 1 ", "TLS 1.1"):
-            self.assertRegex(text, re.escape(protocol) + r"\s+not offered", text)
-        self.assertRegex(text, r"TLS 1\.2\s+offered")
-        self.assertRegex(text, r"TLS 1\.3\s+offered")
-        for category in ("NULL ciphers", "Anonymous NULL Ciphers", "Export ciphers",
-                         "LOW: 64 Bit", "Triple DES Ciphers", "Obsolete CBC ciphers"):
-            self.assertRegex(text, re.escape(category) + r"[^\n]*\s+not offered", text)
-
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
