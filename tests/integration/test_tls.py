@@ -239,6 +239,22 @@ class TlsTest(unittest.TestCase):
         self.assertEqual(result.stdout, self.read("small.txt"))
         self.assertEqual(nc(self.port, b"medium.bin\n"), self.read("medium.bin"))
 
+    def test_client_vanishing_mid_download_aborts_only_its_transfer(self):
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        with self.context().wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = 0
+            while got < (1 << 20):
+                got += len(tls.recv(65536))
+            peer = "127.0.0.1:%d" % tls.getsockname()[1]
+            # RST instead of close_notify: the server's next send fails.
+            tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                           b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.assertTrue(self.server.wait_for_log(re.escape(peer) +
+                                                 r" error: transfer of /big\.bin aborted after"))
+        result = self.curl(self.url("/small.txt"))
+        self.assertEqual(result.stdout, self.read("small.txt"), result.stderr)
+
     # --- Hostile clients -------------------------------------------------------------------
 
     def test_garbage_after_client_hello_is_logged_and_closed(self):
@@ -300,6 +316,38 @@ class TlsTimeoutTest(unittest.TestCase):
                         self.assertGreater(elapsed, 0.8)
                         self.assertLess(elapsed, 2.5 * SLOW)
                 self.assertTrue(server.wait_for_log(r"error: request header timeout"))
+
+
+class TlsDrainTest(unittest.TestCase):
+    def test_sigint_closes_idle_tls_connections_with_close_notify(self):
+        with TempRoot() as base:
+            ca = make_ca(base)
+            cert, key = make_server_cert(base, "server", "drain", 8)
+            make_file(os.path.join(base, "small.txt"), 1000, seed=1)
+            context = ssl.create_default_context(cafile=ca)
+            server = Server(base, "--tls-cert", cert, "--tls-key", key)
+            with server:
+                raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                # A ragged end (no close_notify) raises instead of reading as b"".
+                tls = context.wrap_socket(raw, server_hostname="localhost",
+                                          suppress_ragged_eofs=False)
+                tls.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                while not data.endswith(b"\r\n\r\n") and b"\r\n\r\n" not in data:
+                    data += tls.recv(65536)
+                while len(data) - data.index(b"\r\n\r\n") - 4 < 1000:
+                    data += tls.recv(65536)
+                start = time.monotonic()
+                server.proc.send_signal(signal.SIGINT)
+                # The server said close_notify: a clean end of stream, not a truncation.
+                self.assertEqual(tls.recv(65536), b"")
+                tls.close()
+                self.assertEqual(server.proc.wait(timeout=10 * SLOW), 0)
+                self.assertLess(time.monotonic() - start, 2.0 * SLOW)
+                err = server.proc.stderr.read().decode(errors="replace")
+                self.assertNotIn("Sanitizer", err)  # a leak report, under ASan
+                self.assertTrue(server.wait_for_log(r"closed \(server shutting down\) after 1 "
+                                                    r"requests"))
 
 
 class TlsOnlyTest(unittest.TestCase):
