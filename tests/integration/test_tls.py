@@ -433,7 +433,9 @@ class TlsReloadTest(unittest.TestCase):
                     with context.wrap_socket(raw, server_hostname="localhost") as tls:
                         return dict(x[0] for x in tls.getpeercert()["subject"])["commonName"]
 
-            with Server(root, "--tls-cert", cert, "--tls-key", key) as server:
+            access_log = os.path.join(base, "access.log")
+            with Server(root, "--tls-cert", cert, "--tls-key", key, "--access-log",
+                        access_log) as server:
                 kept = http.client.HTTPSConnection("localhost", server.port, context=context,
                                                    timeout=10)
                 kept.request("GET", "/small.txt")
@@ -443,8 +445,10 @@ class TlsReloadTest(unittest.TestCase):
                 shutil.copy(second[0], cert)
                 shutil.copy(second[1], key)
                 server.proc.send_signal(signal.SIGHUP)
-                self.assertTrue(server.wait_for_log(r"received SIGHUP: reloaded the TLS "
-                                                    r"certificate \(.*second cert, serial 16\)"))
+                # One line for both things SIGHUP does.
+                self.assertTrue(server.wait_for_log(r"received SIGHUP: reopened the access log "
+                                                    r"\S+; reloaded the TLS certificate "
+                                                    r"\(.*second cert, serial 16\)"))
                 self.assertEqual(subject(server.port), "second cert")
                 kept.request("GET", "/small.txt")  # the connection made before the reload
                 self.assertEqual(len(kept.getresponse().read()), 1000)
