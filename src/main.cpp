@@ -118,6 +118,13 @@ int main(int argc, char** argv) {
   app.add_flag("--async-cold-reads,!--no-async-cold-reads", config.async_cold_reads,
                "Completion model: bring file data not in the page cache in with an asynchronous "
                "read before sendfile, so a cold file never stalls a worker (default: on)");
+  app.add_option("--tls-cert", config.tls_cert,
+                 "TLS certificate chain (PEM): HTTPS and TLS on the same port; SIGHUP reloads")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", config.tls_key, "TLS private key (PEM) of --tls-cert")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--tls-only", config.tls_only,
+               "Refuse plaintext: HTTP is redirected to https://, the line protocol gets an error");
   app.add_option("--drain-timeout", config.drain_timeout_s,
                  "Seconds transfers may go on after SIGINT/SIGTERM")
       ->check(CLI::Range(0.0, 3600.0))
@@ -136,6 +143,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
+  if (config.tls_cert.empty() != config.tls_key.empty() ||
+      (config.tls_only && config.tls_cert.empty())) {
+    std::fprintf(stderr,
+                 "iocomp: --tls-cert and --tls-key go together (and --tls-only needs them)\n");
+    return 2;
+  }
   config.port = static_cast<std::uint16_t>(port);
   config.rate_limit = iocomp::util::parse_byte_size(rate_limit).value_or(0);
 

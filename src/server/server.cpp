@@ -45,6 +45,9 @@
 #include "server/proxy_stage.hpp"
 #include "server/session.hpp"
 #include "server/status_line.hpp"
+#include "tls/piece_reader.hpp"
+#include "tls/tls_context.hpp"
+#include "tls/tls_stage.hpp"
 
 namespace iocomp::server {
 namespace {
@@ -180,6 +183,13 @@ int run_server(const ServerConfig& config) {
         std::make_unique<log::LogSink>(log::LogSink::open_file(config.access_log),
                                        std::size_t{32} << 20, true, std::chrono::milliseconds(100));
   }
+  // The key is read before privileges are dropped (it may be readable by root only); a reload
+  // (SIGHUP) reads the files again as --user.
+  std::unique_ptr<tls::ContextHolder> tls_contexts;
+  if (!config.tls_cert.empty()) {
+    tls_contexts =
+        std::make_unique<tls::ContextHolder>(tls::TlsFiles{config.tls_cert, config.tls_key});
+  }
   drop_privileges(config.user);
   FdGuard signal_guard{::signalfd(-1, &signals, SFD_CLOEXEC)};
   FdGuard done_guard{::eventfd(0, EFD_CLOEXEC)};
@@ -226,7 +236,7 @@ int run_server(const ServerConfig& config) {
       authenticators.push_back(std::make_unique<auth::Authenticator>(users->users));
     }
   }
-  const core::SessionFactory session_factory =
+  const core::SessionFactory make_session =
       [&context, &caches, &authenticators, &root, &cache_config, &users, &worker_metrics,
        &thread_metrics,
        &thread_cache_counters](core::Channel& channel, log::EventLog& log,
@@ -244,14 +254,30 @@ int run_server(const ServerConfig& config) {
     return std::make_unique<Session>(channel, log, context, *caches[index], authenticator,
                                      &worker_metrics[index]);
   };
-  // With --proxy-protocol the PROXY stage runs first and makes the session once the header is read.
-  const core::SessionFactory factory =
-      !config.proxy_protocol
-          ? session_factory
-          : core::SessionFactory([&proxy_context, &session_factory](
+  // The stages before the session, outermost first: the PROXY header (--proxy-protocol), then
+  // TLS (a certificate), which finds out from the first byte whether to decrypt for the session
+  // or to pass the bytes through.
+  tls::BlockingPieceReader piece_reader;
+  const tls::StageSettings tls_settings{tls_contexts.get(), &piece_reader, config.tls_only,
+                                        config.max_request_line, config.max_header_bytes};
+  const core::SessionFactory tls_or_session =
+      !tls_contexts
+          ? make_session
+          : core::SessionFactory([&make_session, &tls_settings](
                                      core::Channel& channel, log::EventLog& log,
                                      int worker) -> std::unique_ptr<core::SessionHandler> {
-              return std::make_unique<ProxyStage>(channel, log, proxy_context, session_factory,
+              return std::make_unique<tls::TlsStage>(
+                  channel, log, tls_settings, [&make_session, &log, worker](core::Channel& inner) {
+                    return make_session(inner, log, worker);
+                  });
+            });
+  const core::SessionFactory factory =
+      !config.proxy_protocol
+          ? tls_or_session
+          : core::SessionFactory([&proxy_context, &tls_or_session](
+                                     core::Channel& channel, log::EventLog& log,
+                                     int worker) -> std::unique_ptr<core::SessionHandler> {
+              return std::make_unique<ProxyStage>(channel, log, proxy_context, tls_or_session,
                                                   worker);
             });
   // Unused cached files are closed on the worker's tick: a deleted file's space is freed.
@@ -319,15 +345,19 @@ int run_server(const ServerConfig& config) {
                                           },
                                           [&acceptor] { return !acceptor.shutting_down(); }});
   }
-  acceptor.set_reload_hook([&config, &access_file, access_to_file]() -> std::string {
-    if (!access_to_file) return {};
-    try {
-      access_file->replace_fd(log::LogSink::open_file(config.access_log));
-      return fmt::format("reopened the access log {}", config.access_log);
-    } catch (const std::exception& e) {
-      return fmt::format("error: access log not reopened, still writing to the old file: {}",
-                         e.what());
+  acceptor.set_reload_hook([&config, &access_file, access_to_file, &tls_contexts]() {
+    std::string lines;
+    if (access_to_file) {
+      try {
+        access_file->replace_fd(log::LogSink::open_file(config.access_log));
+        lines = fmt::format("reopened the access log {}", config.access_log);
+      } catch (const std::exception& e) {
+        lines = fmt::format("error: access log not reopened, still writing to the old file: {}",
+                            e.what());
+      }
     }
+    if (tls_contexts) lines += (lines.empty() ? "" : "; ") + tls_contexts->reload();
+    return lines;
   });
 
   timespec now{};
@@ -358,6 +388,16 @@ int run_server(const ServerConfig& config) {
         "--listen and --port are not used\n",
         std::string_view(stamp, sizeof stamp), listener.fd));
   }
+  if (tls_contexts) {
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    log::format_timestamp(now, stamp);
+    sink.write_now(fmt::format("{} - TLS on the same port{} with {}; TLS in user space ({})\n",
+                               std::string_view(stamp, sizeof stamp),
+                               config.tls_only ? " (--tls-only)" : "", tls_contexts->describe(),
+                               tls::kernel_tls_available()
+                                   ? "kernel TLS available but not used: not implemented"
+                                   : "kernel TLS not available"));
+  }
   if (backend->name() == "completion") {
     sink.write_now(fmt::format(
         "{} - file data not in the page cache: {}\n", std::string_view(stamp, sizeof stamp),
@@ -371,7 +411,13 @@ int run_server(const ServerConfig& config) {
                                std::string_view(stamp, sizeof stamp), admin_listener->display));
   }
   if (users) {
-    warn("--auth-file without TLS: passwords cross the network in clear text");
+    if (!tls_contexts) {
+      warn("--auth-file without TLS: passwords cross the network in clear text");
+    } else if (!config.tls_only) {
+      warn(
+          "--auth-file without --tls-only: passwords sent over plaintext HTTP cross the network "
+          "in clear text");
+    }
     if (users->readable_by_others) {
       warn(fmt::format("--auth-file {} is readable by other users (chmod o-r)", config.auth_file));
     }

@@ -46,6 +46,11 @@ struct ServerConfig {
   bool proxy_protocol = false;
   std::string proxy_from = "127.0.0.0/8,::1/128";
 
+  // HTTPS and the line protocol over TLS, on the same port as plaintext (see tls/tls_stage.hpp).
+  std::string tls_cert;   // --tls-cert: PEM certificate chain; "" = no TLS
+  std::string tls_key;    // --tls-key: PEM private key
+  bool tls_only = false;  // --tls-only: plaintext gets a redirect (HTTP) or an error line
+
   double drain_timeout_s = 3.0;
   double header_timeout_s = 10.0;
   double idle_timeout_s = 60.0;
