@@ -94,7 +94,8 @@ int run_server(const ServerConfig& config) {
   // access log's reopen on SIGHUP, the PROXY stage in the Linux server): refused, not ignored.
   for (const auto& [set, flag] : {std::pair{!config.access_log.empty(), "--access-log"},
                                   std::pair{!config.admin.empty(), "--admin"},
-                                  std::pair{config.proxy_protocol, "--proxy-protocol"}}) {
+                                  std::pair{config.proxy_protocol, "--proxy-protocol"},
+                                  std::pair{!config.tls_cert.empty(), "--tls-cert"}}) {
     if (set) throw std::runtime_error(fmt::format("{} is not available on Windows yet", flag));
   }
   if (!config.user.empty()) {
