@@ -38,6 +38,7 @@ add_library(iocomp_pure STATIC ${pure_sources} src/log/escape.cpp src/log/access
 add_library(iocomp_core STATIC
   src/core/admission.cpp
   src/core/loop_worker.cpp
+  src/core/socket_address.cpp
   src/fs/file_root_common.cpp
   src/fs/file_root_windows.cpp
   src/fs/directory_reader_windows.cpp

@@ -42,33 +42,6 @@ SOCKET bind_and_listen(const sockaddr* addr, int len, int family, bool dual_stac
 
 }  // namespace
 
-std::string format_ip(const sockaddr_storage& address) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address.ss_family == AF_INET) {
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(address).sin_addr, text,
-                sizeof text);
-  } else if (address.ss_family == AF_INET6) {
-    const in6_addr& in6 = reinterpret_cast<const sockaddr_in6&>(address).sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(&in6)) {
-      ::inet_ntop(AF_INET, &in6.s6_addr[12], text, sizeof text);
-    } else {
-      ::inet_ntop(AF_INET6, &in6, text, sizeof text);
-    }
-  }
-  return text;
-}
-
-std::string format_socket_address(const void* storage_ptr) {
-  const auto& storage = *static_cast<const sockaddr_storage*>(storage_ptr);
-  if (storage.ss_family != AF_INET && storage.ss_family != AF_INET6) return "unknown";
-  const std::string ip = format_ip(storage);
-  const std::uint16_t port = ntohs(storage.ss_family == AF_INET
-                                       ? reinterpret_cast<const sockaddr_in&>(storage).sin_port
-                                       : reinterpret_cast<const sockaddr_in6&>(storage).sin6_port);
-  return ip.find(':') != std::string::npos ? fmt::format("[{}]:{}", ip, port)
-                                           : fmt::format("{}:{}", ip, port);
-}
-
 BoundListener open_listener(const ListenSpec& spec) {
   sockaddr_storage storage{};
   int err = 0;
