@@ -126,7 +126,7 @@ std::size_t Session::handle_line(std::string_view input) {
     response_.close = true;
     response_.status = 401;
     response_.detail = "(authentication required)";
-    note_request(log::RequestProtocol::line, nullptr, {});
+    note_request(nullptr, {});
     response_.bytes().assign(
         "Authentication required: this server needs HTTP with a user name and password\r\n");
     start_response();
@@ -140,7 +140,7 @@ std::size_t Session::handle_line(std::string_view input) {
   if (line.status == protocol::LineStatus::too_long) {
     log_.event(channel_.peer(), "error: name longer than {} bytes", context_.config.max_line);
     metrics_.error(metrics::ErrorKind::line_too_long);
-    note_request(log::RequestProtocol::line, nullptr, input.substr(0, context_.config.max_line));
+    note_request(nullptr, input.substr(0, context_.config.max_line));
     response_.close = true;
     response_.status = 400;
     response_.detail = "(line too long)";
@@ -149,7 +149,7 @@ std::size_t Session::handle_line(std::string_view input) {
     return input.size();
   }
   log_.event(channel_.peer(), "request {}", log::Untrusted{line.name});
-  note_request(log::RequestProtocol::line, nullptr, line.name);
+  note_request(nullptr, line.name);
   response_.detail.assign(line.name);
   response_.cache_key.assign(line.name);
   auto opened = cache_.open(line.name, util::monotonic_ms());
@@ -183,14 +183,14 @@ std::size_t Session::handle_http(std::string_view input) {
       line = line.substr(0, context_.config.max_request_line);
     }
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    note_request(log::RequestProtocol::http, nullptr, line);
+    note_request(nullptr, line);
     HttpResponder::respond_error(parsed.error_status, response_);
     start_response();
     return input.size();
   }
   log_.event(channel_.peer(), "request {} {}", log::Untrusted{request.method},
              log::Untrusted{request.target});
-  note_request(log::RequestProtocol::http, &request, {});
+  note_request(&request, {});
   // A request body is skipped so the next request can be read, unless it is chunked (we do not
   // decode it) or large: then the response says "Connection: close" and the connection closes.
   const std::uint64_t body = request.content_length.value_or(0);
@@ -202,9 +202,7 @@ std::size_t Session::handle_http(std::string_view input) {
   return parsed.consumed;
 }
 
-void Session::note_request(log::RequestProtocol protocol, const http::Request* request,
-                           std::string_view name) {
-  record_protocol_ = protocol;
+void Session::note_request(const http::Request* request, std::string_view name) {
   record_time_ = log_.now();
   record_http_minor_ = request != nullptr ? request->version_minor : 1;
   if (!log_.access_enabled()) return;
@@ -228,7 +226,8 @@ void Session::finish_request(int error) {
   log::RequestRecord record;
   record.time = record_time_;
   record.peer = channel_.peer();
-  record.protocol = record_protocol_;
+  record.protocol = protocol_ == protocol::Protocol::http ? log::RequestProtocol::http
+                                                          : log::RequestProtocol::line;
   record.method = record_method_;
   record.target = record_target_;
   record.http_minor = record_http_minor_;

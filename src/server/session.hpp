@@ -66,8 +66,7 @@ class Session final : public core::SessionHandler {
   std::size_t skip_body(std::size_t available);
   // Remembers what the request record needs of a request being answered (the strings only when
   // the access log is on: the request's bytes are gone by the time the response ends).
-  void note_request(log::RequestProtocol protocol, const http::Request* request,
-                    std::string_view name);
+  void note_request(const http::Request* request, std::string_view name);
   void start_response();
   // Bytes a rate-limited response may send now (--rate-limit): what the rate allows since the
   // response began, plus a burst of one pace period, less what was sent.
@@ -113,7 +112,6 @@ class Session final : public core::SessionHandler {
   std::chrono::steady_clock::time_point started_;
 
   // The request being answered, for its record.
-  log::RequestProtocol record_protocol_ = log::RequestProtocol::line;
   int record_http_minor_ = 1;
   timespec record_time_{};
   std::size_t response_head_bytes_ = 0;
