@@ -579,9 +579,9 @@ class Driver final : public core::Channel {
                  setup.http_limits(), http::CorsPolicy{}},
         cache_(context_.root, setup.cache),
         // The access log too, in both formats, so that every request record is formatted.
-        log_(log::LogTargets{&fixture.sink(), &fixture.sink(),
-                             stream.size() % 2 == 0 ? log::AccessFormat::combined
-                                                    : log::AccessFormat::json}),
+        log_(log::LogTargets{
+            &fixture.sink(), &fixture.sink(),
+            stream.size() % 2 == 0 ? log::AccessFormat::combined : log::AccessFormat::json}),
         stream_(stream),
         control_(control),
         model_(stream, setup) {
