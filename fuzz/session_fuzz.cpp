@@ -698,6 +698,9 @@ class Driver final : public core::Channel {
     FUZZ_CHECK(false);  // only a PROXY stage moves a connection's admission slot
     return false;
   }
+  void warm(int, std::uint64_t, std::uint64_t) override {
+    FUZZ_CHECK(false);  // the session sends files through the engine: only the TLS stage warms
+  }
 
  private:
   template <typename Fn>

@@ -36,6 +36,9 @@ class SessionHandler {
   virtual void on_sent(int error, std::uint64_t bytes) = 0;
   // A timer set with Channel::set_timer expired.
   virtual void on_timeout(TimerKind kind) = 0;
+  // The range given to Channel::warm is in the page cache now (or the engine could not bring it
+  // in: the caller's read then blocks, or fails and says why).
+  virtual void on_warmed() = 0;
   // The server is shutting down: an idle session closes now, a busy one after its send.
   virtual void on_drain() = 0;
 };
@@ -50,6 +53,13 @@ class Channel {
   // `file`. All must stay valid until on_sent. One send at a time. on_sent is never called from
   // inside send() itself. Head and body leave in one operation.
   virtual void send(std::string_view head, std::string_view body, FileRange file) = 0;
+  // Brings [offset, offset + length) of `fd` into the page cache without making the worker wait
+  // for the disk, then calls SessionHandler::on_warmed (never from inside this call). For a
+  // session that reads file bytes itself (the TLS stage encrypts them in user space) and found
+  // them not cached: its read after on_warmed copies from memory. One at a time, never during a
+  // send; `fd` stays open until on_warmed. The blocking models answer at once: there a disk
+  // read stalls only the connection's own thread.
+  virtual void warm(int fd, std::uint64_t offset, std::uint64_t length) = 0;
   // Closes after flushing what was sent (FIN, then a short lingering read); idempotent.
   virtual void close() = 0;
   // Arms the single per-connection protocol timer (replacing any armed one); none disarms.

@@ -1,6 +1,7 @@
 #include "fs/page_cache.hpp"
 
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,6 +59,25 @@ bool range_cached(int fd, std::uint64_t offset, std::uint64_t length) {
   // (A range past the end of a file that shrank counts as not cached: the read that follows
   // finds the end, and sendfile then reports it.)
   return stat.nr_cache >= pages;
+}
+
+long read_blocking(int fd, std::uint64_t offset, char* buffer, std::size_t length) {
+  ssize_t n;
+  do {
+    n = ::pread(fd, buffer, length, static_cast<off_t>(offset));
+  } while (n < 0 && errno == EINTR);
+  return n < 0 ? -static_cast<long>(errno) : static_cast<long>(n);
+}
+
+long read_cached(int fd, std::uint64_t offset, char* buffer, std::size_t length) {
+  iovec vector{buffer, length};
+  ssize_t n;
+  do {
+    n = ::preadv2(fd, &vector, 1, static_cast<off_t>(offset), RWF_NOWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) return static_cast<long>(n);
+  if (errno == EOPNOTSUPP) return read_blocking(fd, offset, buffer, length);
+  return -static_cast<long>(errno);
 }
 
 }  // namespace iocomp::fs

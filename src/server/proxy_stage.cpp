@@ -161,6 +161,11 @@ void ProxyStage::on_timeout(core::TimerKind kind) {
   refuse(context_.counters.timed_out, "no complete header within --header-timeout");
 }
 
+void ProxyStage::on_warmed() {
+  // Only a session asks to warm (the TLS stage inside): the stage itself reads no file.
+  if (phase_ == Phase::serving && session_) session_->on_warmed();
+}
+
 void ProxyStage::on_drain() {
   if (phase_ == Phase::serving) {
     if (session_) session_->on_drain();

@@ -53,12 +53,16 @@ class ProxyStage final : public core::SessionHandler, public core::Channel {
   void on_sent(int error, std::uint64_t bytes) override;
   void on_timeout(core::TimerKind kind) override;
   void on_drain() override;
+  void on_warmed() override;
 
   // core::Channel, called by the session.
   void receive() override;
   void send(std::string_view head, std::string_view body, core::FileRange file) override;
   void close() override;
   void set_timer(core::TimerKind kind) override;
+  void warm(int fd, std::uint64_t offset, std::uint64_t length) override {
+    outer_.warm(fd, offset, length);
+  }
   std::string_view peer() const override;
   bool draining() const override { return outer_.draining(); }
   bool move_admission(std::string_view address_key) override;

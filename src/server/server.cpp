@@ -45,7 +45,6 @@
 #include "server/proxy_stage.hpp"
 #include "server/session.hpp"
 #include "server/status_line.hpp"
-#include "tls/piece_reader.hpp"
 #include "tls/tls_context.hpp"
 #include "tls/tls_stage.hpp"
 
@@ -108,6 +107,7 @@ class PrivateStateSession final : public core::SessionHandler {
   void on_sent(int error, std::uint64_t bytes) override { session_.on_sent(error, bytes); }
   void on_timeout(core::TimerKind kind) override { session_.on_timeout(kind); }
   void on_drain() override { session_.on_drain(); }
+  void on_warmed() override { session_.on_warmed(); }
 
  private:
   fs::OpenFileCache cache_;
@@ -257,9 +257,9 @@ int run_server(const ServerConfig& config) {
   // The stages before the session, outermost first: the PROXY header (--proxy-protocol), then
   // TLS (a certificate), which finds out from the first byte whether to decrypt for the session
   // or to pass the bytes through.
-  tls::BlockingPieceReader piece_reader;
-  const tls::StageSettings tls_settings{tls_contexts.get(), &piece_reader, config.tls_only,
-                                        config.max_request_line, config.max_header_bytes};
+  const tls::StageSettings tls_settings{tls_contexts.get(), config.async_cold_reads,
+                                        config.tls_only, config.max_request_line,
+                                        config.max_header_bytes};
   const core::SessionFactory tls_or_session =
       !tls_contexts
           ? make_session
@@ -398,13 +398,21 @@ int run_server(const ServerConfig& config) {
                                    ? "kernel TLS available but not used: not implemented"
                                    : "kernel TLS not available"));
   }
-  if (backend->name() == "completion") {
-    sink.write_now(fmt::format(
-        "{} - file data not in the page cache: {}\n", std::string_view(stamp, sizeof stamp),
-        !config.async_cold_reads ? "read by sendfile on the worker (--no-async-cold-reads)"
-        : fs::page_cache_probe_available()
-            ? "read in asynchronously before sendfile (cachestat, io_uring fadvise + read)"
-            : "read by sendfile on the worker (this kernel has no cachestat)"));
+  {
+    // Which path a read of a file not in the page cache takes, per model: the event loops bring
+    // it in without waiting (the completion model by io_uring, epoll by readahead and a look
+    // each millisecond); the thread models read on the connection's own thread, by design.
+    const std::string_view model = backend->name();
+    const bool loop = model == "completion" || model == "epoll";
+    const std::string_view how =
+        !loop                      ? "read by the connection's own thread (a blocking model)"
+        : !config.async_cold_reads ? "read on the worker (--no-async-cold-reads)"
+        : !fs::page_cache_probe_available() ? "read on the worker (this kernel has no cachestat)"
+        : model == "completion"
+            ? "brought in asynchronously first (cachestat or RWF_NOWAIT, io_uring fadvise + read)"
+            : "read ahead first (cachestat or RWF_NOWAIT, fadvise WILLNEED, a look each ms)";
+    sink.write_now(fmt::format("{} - file data not in the page cache: {}\n",
+                               std::string_view(stamp, sizeof stamp), how));
   }
   if (admin_listener) {
     sink.write_now(fmt::format("{} - metrics on http://{}/metrics, health on /healthz\n",

@@ -52,6 +52,8 @@ class Session final : public core::SessionHandler {
   void on_sent(int error, std::uint64_t bytes) override;
   void on_timeout(core::TimerKind kind) override;
   void on_drain() override;
+  // A session sends file ranges through the engine (sendfile): it never asks Channel::warm.
+  void on_warmed() override {}
 
  private:
   // Handles complete requests at the front of input_ until one starts a send or more bytes are

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fs/page_cache.hpp"
 #include "http/request_parser.hpp"
 #include "log/escape.hpp"
 #include "protocol/protocol_sniffer.hpp"
@@ -182,6 +183,7 @@ void TlsStage::on_sent(int error, std::uint64_t bytes) {
   }
   if (flight == Flight::piece) plain_sent_ = plain_total_;
   if (inner_sending_) {
+    if (reading_piece_) return;  // a flush ended while the engine warms: on_warmed goes on
     const bool more = !head_.empty() || !body_.empty() || file_.length > 0;
     if (more || flight != Flight::piece) {
       pump();
@@ -256,8 +258,10 @@ void TlsStage::close() {
   if (closed_ || flight_ == Flight::final) return;
   inner_wants_ = false;
   if (mode_ == Mode::plain || mode_ == Mode::undecided || ssl_ == nullptr ||
-      flight_ != Flight::none) {
-    // A send in flight: the engine closes abortively, as it does for a plaintext session.
+      flight_ != Flight::none || inner_sending_) {
+    // A send in flight: the engine closes abortively, as it does for a plaintext session. The
+    // session's send unfinished (a piece being brought in): no close_notify, the client must
+    // see a truncated stream.
     closed_ = true;
     outer_.close();
     return;
@@ -434,16 +438,43 @@ void TlsStage::pump() {
   }
   if (budget > 0 && file_.length > 0) {
     if (!piece_) piece_ = std::make_unique<char[]>(kPieceBytes);
-    reading_piece_ = true;
-    const auto length = static_cast<std::size_t>(std::min<std::uint64_t>(budget, file_.length));
-    settings_.reader->read(file_.fd, file_.offset, piece_.get(), length, *this);
-    return;  // on_piece_read goes on
+    read_piece(static_cast<std::size_t>(std::min<std::uint64_t>(budget, file_.length)));
+    return;
   }
   start_flight(Flight::piece);
 }
 
-void TlsStage::on_piece_read(long result) {
+void TlsStage::read_piece(std::size_t length) {
+  if (!settings_.async_cold_reads || file_.offset < warm_until_) {
+    // Just brought in (or asked not to care): a copy from the page cache, or a disk read.
+    on_piece_read(fs::read_blocking(file_.fd, file_.offset, piece_.get(), length));
+    return;
+  }
+  const long n = fs::read_cached(file_.fd, file_.offset, piece_.get(), length);
+  if (n != -EAGAIN) {
+    on_piece_read(n);  // what was cached (maybe less than asked: the rest in the next piece)
+    return;
+  }
+  // Not in the page cache: the engine brings in a window ahead of this piece (a few pieces);
+  // the worker serves its other connections meanwhile, then on_warmed reads it.
+  reading_piece_ = true;
+  piece_length_ = length;
+  const std::uint64_t window = std::min<std::uint64_t>(file_.length, fs::kWarmBytes);
+  warm_until_ = file_.offset + window;
+  if (warm_asked_) return;  // one warm at a time: the one outstanding ends the wait
+  warm_asked_ = true;
+  outer_.warm(file_.fd, file_.offset, window);
+}
+
+void TlsStage::on_warmed() {
+  warm_asked_ = false;
+  if (!reading_piece_) return;
   reading_piece_ = false;
+  if (closed_ || !inner_sending_) return;
+  on_piece_read(fs::read_blocking(file_.fd, file_.offset, piece_.get(), piece_length_));
+}
+
+void TlsStage::on_piece_read(long result) {
   if (closed_) return;
   if (result <= 0) {
     finish_inner_send(result == 0 ? core::kFileShrank : static_cast<int>(result));
@@ -456,11 +487,13 @@ void TlsStage::on_piece_read(long result) {
   }
   file_.offset += n;
   file_.length -= std::min(n, file_.length);
-  start_flight(Flight::piece);
+  // A flush (a TLS message OpenSSL wrote meanwhile) may be in flight: its on_sent sends this.
+  if (flight_ == Flight::none) start_flight(Flight::piece);
 }
 
 void TlsStage::finish_inner_send(int error) {
   inner_sending_ = false;
+  reading_piece_ = false;
   head_ = {};
   body_ = {};
   file_ = {};

@@ -10,7 +10,10 @@
 // stage works unchanged over every model (io_uring completions included), like h2o's memory
 // BIOs. A file range to send is read in pieces of kPieceBytes (one per engine send), encrypted
 // and sent: a connection holds at most one plaintext piece and its ciphertext, whatever the
-// client's speed, and gives both back when the response is done.
+// client's speed, and gives both back when the response is done. A piece is read only as far
+// as it is in the page cache (RWF_NOWAIT); when it is not, the engine brings the range in
+// (Channel::warm: io_uring reads it in the background, epoll reads ahead and looks again) and
+// the read that follows copies from memory: the worker never waits for the disk.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,7 +22,6 @@
 
 #include "core/channel.hpp"
 #include "log/event_log.hpp"
-#include "tls/piece_reader.hpp"
 
 typedef struct ssl_st SSL;
 typedef struct bio_st BIO;
@@ -30,13 +32,13 @@ class ContextHolder;
 
 struct StageSettings {
   const ContextHolder* contexts = nullptr;
-  PieceReader* reader = nullptr;
+  bool async_cold_reads = true;          // false (--no-async-cold-reads): pread on the worker
   bool tls_only = false;                 // --tls-only: plaintext is refused
   std::size_t max_request_line = 8192;   // for sniffing a refused plaintext request
   std::size_t max_header_bytes = 16384;  // a refused plaintext request head, at most
 };
 
-class TlsStage final : public core::SessionHandler, public core::Channel, private PieceSink {
+class TlsStage final : public core::SessionHandler, public core::Channel {
  public:
   // File bytes encrypted per engine send: two full TLS records.
   static constexpr std::size_t kPieceBytes = 32 * 1024;
@@ -56,12 +58,16 @@ class TlsStage final : public core::SessionHandler, public core::Channel, privat
   void on_sent(int error, std::uint64_t bytes) override;
   void on_timeout(core::TimerKind kind) override;
   void on_drain() override;
+  void on_warmed() override;
 
   // core::Channel: the session's side.
   void receive() override;
   void send(std::string_view head, std::string_view body, core::FileRange file) override;
   void close() override;
   void set_timer(core::TimerKind kind) override;
+  void warm(int fd, std::uint64_t offset, std::uint64_t length) override {
+    outer_.warm(fd, offset, length);  // the session never asks (it sends files through us)
+  }
   std::string_view peer() const override { return outer_.peer(); }
   bool draining() const override { return outer_.draining(); }
   bool move_admission(std::string_view address_key) override {
@@ -90,7 +96,9 @@ class TlsStage final : public core::SessionHandler, public core::Channel, privat
   void start_flight(Flight flight);
   // Encrypts the session's next piece (head, body, then file bytes) and sends it.
   void pump();
-  void on_piece_read(long result) override;
+  // Reads the next `length` file bytes into piece_, or asks the engine to warm them first.
+  void read_piece(std::size_t length);
+  void on_piece_read(long result);
   bool encrypt(std::string_view plain);
   void finish_inner_send(int error);
   void release_buffers();
@@ -119,7 +127,10 @@ class TlsStage final : public core::SessionHandler, public core::Channel, privat
   Flight flight_ = Flight::none;
   core::TimerKind inner_timer_ = core::TimerKind::none;
   bool inner_sending_ = false;
-  bool reading_piece_ = false;
+  bool reading_piece_ = false;    // a piece waits for on_warmed
+  bool warm_asked_ = false;       // a Channel::warm is outstanding (maybe of an ended send)
+  std::size_t piece_length_ = 0;  // ... of this length
+  std::uint64_t warm_until_ = 0;  // file bytes before this offset were just brought in
   std::string_view head_;
   std::string_view body_;
   core::FileRange file_;

@@ -1,11 +1,13 @@
 """Files not in the page cache: evicted with posix_fadvise(DONTNEED), then downloaded byte-exact
-over both protocols, with the completion model's asynchronous cold reads on and off (the other
-models ignore the flag). Latency under a cold download is a benchmark (bench/cold.sh), not a
-test: this checks that the cold path delivers every byte and that the start-up line says which
-path is used."""
+over both protocols, in plaintext (sendfile) and over TLS (read, encrypted and sent in user
+space), with the event loops' asynchronous cold reads on and off (the thread models read on the
+connection's own thread either way). Latency under a cold download is a benchmark
+(bench/cold.sh), not a test: this checks that the cold path delivers every byte and that the
+start-up line says which path is used."""
 import hashlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,36 @@ def line_get(port, name):
 def http_get(port, path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30 * SLOW) as r:
         data = r.read()
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
+
+
+def tls_get(port, context, request, expect_http=True, length=None):
+    """Sends `request` over TLS and reads to the end (or `length` bytes: the line protocol waits
+    for the next name); returns (sha256 hex, body length) of what follows the HTTP head (or of
+    everything, for the line protocol)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30 * SLOW) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(request)
+            data = bytearray()
+            while True:
+                try:
+                    chunk = s.recv(1 << 20)
+                except ssl.SSLZeroReturnError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+                if length is not None and len(data) >= length:
+                    break
+    if expect_http:
+        head, _, body = bytes(data).partition(b"\r\n\r\n")
+        assert head.split(b"\r\n")[0].split(b" ")[1] in (b"200", b"206"), head[:100]
+        data = body
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
@@ -91,16 +123,60 @@ class ColdReadsTest(unittest.TestCase):
                 self.assertEqual(hashlib.sha256(body).digest(), hashlib.sha256(f.read()).digest())
             return server.log()
 
+    def check_tls(self, *args):
+        """The TLS stage reads the file itself, a piece at a time: a cold piece is brought in by
+        the engine (Channel::warm) while the worker serves the small file to another client."""
+        pki = os.path.join(self.dir, "pki")
+        os.makedirs(pki, exist_ok=True)
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost", cwd=pki)
+        context = ssl.create_default_context(cafile=os.path.join(pki, "cert.pem"))
+        path = os.path.join(self.dir, "cold.bin")
+        with Server(self.dir, "--tls-cert", os.path.join(pki, "cert.pem"), "--tls-key",
+                    os.path.join(pki, "key.pem"), *args) as server:
+            get = b"GET /cold.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            for request, http in ((get, True), (b"cold.bin\n", False)):
+                evict(path)
+                results = {}
+                big = threading.Thread(target=lambda: results.update(
+                    big=tls_get(server.port, context, request, http, None if http else SIZE)))
+                big.start()
+                small = tls_get(server.port, context,
+                                b"GET /small.bin HTTP/1.1\r\nHost: localhost\r\n"
+                                b"Connection: close\r\n\r\n")
+                big.join(timeout=60 * SLOW)
+                self.assertEqual(results.get("big"), (self.digest, SIZE))
+                self.assertEqual(small[1], 1024)
+            evict(path)
+            ranged = tls_get(server.port, context,
+                             b"GET /cold.bin HTTP/1.1\r\nHost: localhost\r\n"
+                             b"Range: bytes=1234567-\r\nConnection: close\r\n\r\n")
+            with open(path, "rb") as f:
+                f.seek(1234567)
+                tail = f.read()
+            self.assertEqual(ranged, (hashlib.sha256(tail).hexdigest(), len(tail)))
+            return server.log()
+
     def test_cold_file_with_asynchronous_reads(self):
         log = self.check()
-        if MODEL == "completion":
-            self.assertRegex(log, r"file data not in the page cache: read in asynchronously "
-                                  r"before sendfile|this kernel has no cachestat")
+        if MODEL in ("completion", "epoll"):
+            self.assertRegex(log, r"file data not in the page cache: (brought in asynchronously|"
+                                  r"read ahead) first|this kernel has no cachestat")
+        else:
+            self.assertIn("file data not in the page cache: read by the connection's own thread",
+                          log)
 
     def test_cold_file_without_asynchronous_reads(self):
         log = self.check("--no-async-cold-reads")
-        if MODEL == "completion":
-            self.assertIn("read by sendfile on the worker (--no-async-cold-reads)", log)
+        if MODEL in ("completion", "epoll"):
+            self.assertIn("read on the worker (--no-async-cold-reads)", log)
+
+    def test_cold_file_over_tls_with_asynchronous_reads(self):
+        self.check_tls()
+
+    def test_cold_file_over_tls_without_asynchronous_reads(self):
+        self.check_tls("--no-async-cold-reads")
 
 
 if __name__ == "__main__":

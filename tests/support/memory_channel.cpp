@@ -177,6 +177,16 @@ void MemoryChannel::fire_timer() {
   call([&] { handler_->on_timeout(kind); });
 }
 
+void MemoryChannel::complete_warm() {
+  if (!may_call("complete_warm()")) return;
+  if (!warm_) {
+    ADD_FAILURE() << "MemoryChannel: complete_warm() with no warm outstanding";
+    return;
+  }
+  warm_.reset();
+  call([&] { handler_->on_warmed(); });
+}
+
 void MemoryChannel::drain() {
   if (!may_call("drain()")) return;
   if (draining_) {
@@ -239,6 +249,18 @@ void MemoryChannel::close() {
   closed_ = true;  // idempotent
   receive_pending_ = false;
   timer_ = core::TimerKind::none;
+}
+
+void MemoryChannel::warm(int fd, std::uint64_t offset, std::uint64_t length) {
+  if (closed_) {
+    ADD_FAILURE() << "MemoryChannel contract: warm() after close()";
+    return;
+  }
+  if (warm_) ADD_FAILURE() << "MemoryChannel contract: warm() while another is outstanding";
+  if (send_) ADD_FAILURE() << "MemoryChannel contract: warm() during a send";
+  if (fd < 0) ADD_FAILURE() << "MemoryChannel contract: warm() of no file";
+  ++warms_asked_;
+  warm_ = Warm{fd, offset, length};
 }
 
 void MemoryChannel::set_timer(core::TimerKind kind) {

@@ -42,6 +42,13 @@ class MemoryChannel final : public core::Channel {
     std::uint64_t size() const { return head.size() + body.size() + file.length; }
   };
 
+  // What Channel::warm was asked to bring into the page cache.
+  struct Warm {
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  };
+
   explicit MemoryChannel(std::string peer = "192.0.2.7:50123") : peer_(std::move(peer)) {}
 
   // The handler driven by the engine calls below; it must outlive them.
@@ -69,10 +76,14 @@ class MemoryChannel final : public core::Channel {
   void fire_timer();
   // The server starts shutting down: draining() becomes true, then on_drain.
   void drain();
+  // The range of the outstanding warm is in (nothing is read here): on_warmed.
+  void complete_warm();
 
   // --- What the handler asked for ---------------------------------------------------------
   bool receive_pending() const { return receive_pending_; }
   const std::optional<Send>& pending_send() const { return send_; }
+  const std::optional<Warm>& pending_warm() const { return warm_; }
+  std::size_t warms_asked() const { return warms_asked_; }
   bool closed() const { return closed_; }
   // The protocol timer armed now; none while a send is outstanding (the engine's send timer
   // holds the slot then).
@@ -93,6 +104,7 @@ class MemoryChannel final : public core::Channel {
   void send(std::string_view head, std::string_view body, core::FileRange file) override;
   void close() override;
   void set_timer(core::TimerKind kind) override;
+  void warm(int fd, std::uint64_t offset, std::uint64_t length) override;
   std::string_view peer() const override { return peer_; }
   bool draining() const override { return draining_; }
   bool move_admission(std::string_view address_key) override;
@@ -113,6 +125,8 @@ class MemoryChannel final : public core::Channel {
   core::TimerKind timer_ = core::TimerKind::none;
   std::vector<core::TimerKind> timer_calls_;
   std::optional<Send> send_;
+  std::optional<Warm> warm_;
+  std::size_t warms_asked_ = 0;
   std::size_t sends_started_ = 0;
   std::string output_;
   std::vector<std::string> admission_moves_;

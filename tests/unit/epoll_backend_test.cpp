@@ -94,6 +94,7 @@ class ScriptedSession final : public core::SessionHandler {
     if (script_.timeout) script_.timeout(channel_);
   }
   void on_drain() override { channel_.close(); }
+  void on_warmed() override {}
 
   // Sends with the guard that catches an on_sent from inside send().
   void send(std::string_view head, std::string_view body, core::FileRange file) {

@@ -43,6 +43,7 @@ struct ScriptedHandler final : core::SessionHandler {
     events.push_back(kind == TimerKind::header ? "timeout header" : "timeout idle");
   }
   void on_drain() override { events.push_back("drain"); }
+  void on_warmed() override { events.push_back("warmed"); }
 };
 
 class MemoryChannelTest : public ::testing::Test {

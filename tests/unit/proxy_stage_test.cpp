@@ -45,6 +45,7 @@ class RecordingSession final : public core::SessionHandler {
   }
   void on_timeout(TimerKind) override { calls_.push_back("timeout"); }
   void on_drain() override { calls_.push_back("drain"); }
+  void on_warmed() override { calls_.push_back("warmed"); }
 
  private:
   core::Channel& channel_;

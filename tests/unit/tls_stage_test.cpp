@@ -3,6 +3,7 @@
 // plaintext passing through, a broken handshake and --tls-only, with no socket.
 #include "tls/tls_stage.hpp"
 
+#include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/page_cache.hpp"
 #include "memory_channel.hpp"
 #include "tls/https_redirect.hpp"
 #include "tls/tls_context.hpp"
@@ -68,6 +70,7 @@ class ScriptedSession final : public core::SessionHandler {
   }
   void on_timeout(TimerKind) override { channel_.close(); }
   void on_drain() override { channel_.close(); }
+  void on_warmed() override { ADD_FAILURE() << "the stage reads files: it never asks to warm"; }
 
   std::string head = "response\n";
   core::FileRange file;
@@ -160,7 +163,6 @@ class TlsStageTest : public ::testing::Test {
  protected:
   TlsStageTest() {
     settings_.contexts = &contexts_;
-    settings_.reader = &reader_;
     log_ = std::make_unique<log::EventLog>(log::LogTargets{});
     stage_ = std::make_unique<TlsStage>(channel_, *log_, settings_, [this](core::Channel& inner) {
       auto session = std::make_unique<ScriptedSession>(inner);
@@ -176,7 +178,12 @@ class TlsStageTest : public ::testing::Test {
       SSL_do_handshake(client.ssl);
       const std::string to_server = client.take_output();
       if (!to_server.empty() && channel_.receive_pending()) channel_.deliver(to_server);
-      const std::size_t sends = channel_.complete_sends();
+      std::size_t sends = channel_.complete_sends();
+      // The engine's part of a cold read: here nothing is read ahead, the stage then reads.
+      while (channel_.pending_warm() && !channel_.closed()) {
+        channel_.complete_warm();
+        sends += 1 + channel_.complete_sends();
+      }
       const std::string to_client = channel_.take_output();
       client.give(to_client);
       if (to_server.empty() && sends == 0 && to_client.empty()) return;
@@ -197,7 +204,6 @@ class TlsStageTest : public ::testing::Test {
 
   Certificate certificate_;
   ContextHolder contexts_{certificate_.files};
-  BlockingPieceReader reader_;
   StageSettings settings_;
   MemoryChannel channel_;
   std::unique_ptr<log::EventLog> log_;
@@ -242,6 +248,87 @@ TEST_F(TlsStageTest, FileRangeGoesOutInBoundedPieces) {
   ASSERT_EQ(session_->sent.size(), 1u);
   EXPECT_EQ(session_->sent[0].second, 5 + content.size() - 1000);
   ::close(fd);
+}
+
+// A file written to the disk (not tmpfs) and dropped from the page cache, or nothing (skipped)
+// where the file system keeps it.
+struct ColdFile {
+  int fd = -1;
+  std::string content;
+  explicit ColdFile(std::size_t size) {
+    char path[] = "/var/tmp/iocomp-tls-cold-XXXXXX";
+    fd = ::mkstemp(path);
+    if (fd < 0) return;
+    ::unlink(path);
+    for (int i = 0; content.size() < size; ++i) content += "cold " + std::to_string(i) + "\n";
+    if (::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size()) ||
+        ::fdatasync(fd) != 0 || ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0 ||
+        !fs::page_cache_probe_available() || fs::range_cached(fd, 0, content.size())) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ~ColdFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+TEST_F(TlsStageTest, ColdFileIsBroughtInByTheEngineBeforeTheStageReadsIt) {
+  ColdFile cold(3u << 20);
+  if (cold.fd < 0) GTEST_SKIP() << "no file could be evicted from the page cache here";
+  Client client;
+  handshake(client);
+  session_->head = "HEAD\n";
+  session_->file = {cold.fd, 7, cold.content.size() - 7};
+  EXPECT_EQ(request(client, "file\n"), "HEAD\n" + cold.content.substr(7));
+  // The first piece missed the page cache: the stage asked the engine, whose answer it waited
+  // for (exchange() completes it) instead of reading the disk itself.
+  EXPECT_GE(channel_.warms_asked(), 1u);
+  ASSERT_EQ(session_->sent.size(), 1u);
+  EXPECT_EQ(session_->sent[0], std::make_pair(0, 5 + cold.content.size() - 7));
+}
+
+TEST_F(TlsStageTest, ColdFileIsReadOnTheWorkerWithoutAsyncColdReads) {
+  settings_.async_cold_reads = false;
+  ColdFile cold(1u << 20);
+  if (cold.fd < 0) GTEST_SKIP() << "no file could be evicted from the page cache here";
+  Client client;
+  handshake(client);
+  session_->file = {cold.fd, 0, cold.content.size()};
+  EXPECT_EQ(request(client, "file\n"), "response\n" + cold.content);
+  EXPECT_EQ(channel_.warms_asked(), 0u);
+}
+
+TEST_F(TlsStageTest, CachedFileAsksForNoWarm) {
+  ColdFile cold(1u << 20);
+  if (cold.fd < 0) GTEST_SKIP() << "no file could be evicted from the page cache here";
+  std::string check(cold.content.size(), '\0');
+  ASSERT_EQ(::pread(cold.fd, check.data(), check.size(), 0), static_cast<ssize_t>(check.size()));
+  Client client;
+  handshake(client);
+  session_->file = {cold.fd, 0, cold.content.size()};
+  EXPECT_EQ(request(client, "file\n"), "response\n" + cold.content);
+  EXPECT_EQ(channel_.warms_asked(), 0u);
+}
+
+TEST_F(TlsStageTest, CloseWhileTheEngineWarmsEndsTheConnection) {
+  ColdFile cold(1u << 20);
+  if (cold.fd < 0) GTEST_SKIP() << "no file could be evicted from the page cache here";
+  Client client;
+  handshake(client);
+  session_->file = {cold.fd, 0, cold.content.size()};
+  const char line[] = "file\n";
+  SSL_write(client.ssl, line, 5);
+  channel_.deliver(client.take_output());
+  ASSERT_TRUE(channel_.pending_warm());
+  EXPECT_EQ(channel_.pending_warm()->fd, cold.fd);
+  EXPECT_EQ(channel_.pending_warm()->offset, 0u);
+  EXPECT_EQ(channel_.pending_warm()->length, fs::kWarmBytes);  // a window, not the whole file
+  // The session gives up mid-response (this one closes on a drain): the transfer is cut, and the
+  // engine, which calls nothing on a closed connection, never answers the warm.
+  channel_.drain();
+  EXPECT_TRUE(channel_.closed());
+  EXPECT_FALSE(channel_.pending_send());
 }
 
 TEST_F(TlsStageTest, FileThatShrankIsReported) {
@@ -332,10 +419,8 @@ TEST_F(TlsStageTest, TlsOnlyRedirectsPlaintextHttp) {
 TEST(TlsStageRandomized, ChunkedAndCorruptedStreams) {
   Certificate certificate;
   ContextHolder contexts(certificate.files);
-  BlockingPieceReader reader;
   StageSettings settings;
   settings.contexts = &contexts;
-  settings.reader = &reader;
   log::EventLog log(log::LogTargets{});
   std::mt19937 random(12345);
   int served = 0;

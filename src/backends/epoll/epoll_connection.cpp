@@ -1,11 +1,15 @@
 #include "backends/epoll/epoll_connection.hpp"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+
+#include "fs/page_cache.hpp"
 
 namespace iocomp::epoll {
 namespace {
@@ -33,6 +37,7 @@ Connection::Connection(EpollWorker& worker, int fd, std::string peer, std::strin
       epoll_(worker),
       fd_(fd) {
   read_link_.self = this;
+  warm_link_.self = this;
 }
 
 Connection::~Connection() {
@@ -150,6 +155,7 @@ void Connection::send(std::string_view head, std::string_view body, core::FileRa
   iov_[1] = {const_cast<char*>(body.data()), body.size()};
   iov_first_ = 0;
   file_ = file;
+  warm_until_ = file.offset;
   bytes_sent_ = 0;
   worker_.arm_timer(*this, core::TimerClass::send);
   // Written now, while the response is hot in the cache (nginx writes from the handler too);
@@ -220,6 +226,15 @@ void Connection::send_file() {
     }
     std::uint64_t want = file_.length < budget_ ? file_.length : budget_;
     if (want > kMaxSendfile) want = kMaxSendfile;
+    if (epoll_.async_cold_reads() && file_.offset + want > warm_until_) {
+      // sendfile of pages not in the page cache reads the disk on this thread, and every other
+      // connection of the worker waits: ask first (one cachestat per chunk), read ahead if not.
+      if (!fs::range_cached(file_.fd, file_.offset, want)) {
+        start_warm(file_.fd, file_.offset, want < fs::kWarmBytes ? want : fs::kWarmBytes);
+        return;
+      }
+      warm_until_ = file_.offset + want;
+    }
     auto offset = static_cast<off_t>(file_.offset);
     const ssize_t n = ::sendfile(fd_, file_.fd, &offset, static_cast<std::size_t>(want));
     if (n > 0) {
@@ -249,6 +264,63 @@ void Connection::send_file() {
     return;
   }
   complete_send(0);
+}
+
+void Connection::warm(int fd, std::uint64_t offset, std::uint64_t length) {
+  // One at a time (the contract): a second ask while one waits is answered by that one.
+  if (state_ != State::open || warm_link_.queued) return;
+  warm_for_session_ = true;
+  start_warm(fd, offset, length < fs::kWarmBytes ? length : fs::kWarmBytes);
+}
+
+void Connection::start_warm(int file_fd, std::uint64_t offset, std::uint64_t length) {
+  // Only a hint: when it fails, the read that follows the wait reads the disk itself.
+  if (length > 0) {
+    ::posix_fadvise(file_fd, static_cast<off_t>(offset), static_cast<off_t>(length),
+                    POSIX_FADV_WILLNEED);
+  }
+  warm_fd_ = file_fd;
+  warm_offset_ = offset;
+  warm_length_ = length;
+  warm_end_ = offset + length;
+  warm_deadline_ms_ = worker_.now_ms() + EpollWorker::kWarmWaitMs;
+  warm_next_check_ms_ = worker_.now_ms();  // the reads may be done by the end of this turn
+  warm_link_.queued = true;
+  epoll_.queue_warm(*this);
+}
+
+bool Connection::warm_range_past_end() {
+  // Pages past the end of a file that shrank are never cached: the range is cut to the file's
+  // size, and an empty one is done (the read or sendfile that follows reports the end).
+  struct stat st {};
+  if (::fstat(warm_fd_, &st) != 0) return true;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size >= warm_offset_ + warm_length_) return false;
+  warm_length_ = size > warm_offset_ ? size - warm_offset_ : 0;
+  return warm_length_ == 0 || fs::range_cached(warm_fd_, warm_offset_, warm_length_);
+}
+
+bool Connection::poll_warm(std::int64_t now_ms) {
+  if (state_ == State::open && now_ms < warm_deadline_ms_) {
+    if (now_ms < warm_next_check_ms_) return false;
+    warm_next_check_ms_ = now_ms + EpollWorker::kWarmPollMs;
+    if (!fs::range_cached(warm_fd_, warm_offset_, warm_length_) && !warm_range_past_end()) {
+      return false;
+    }
+  }
+  // In, or waited long enough (the read that follows then waits for the rest), or closed.
+  warm_link_.queued = false;
+  if (state_ == State::open) {
+    if (warm_for_session_) {
+      warm_for_session_ = false;
+      session_->on_warmed();
+    } else if (send_active_) {
+      warm_until_ = warm_end_;  // no second look at this range (even if it was cut)
+      pump();
+    }
+  }
+  maybe_release();
+  return true;
 }
 
 void Connection::complete_send(int error) {

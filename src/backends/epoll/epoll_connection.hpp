@@ -22,12 +22,13 @@ class Connection final : public core::LoopConnection {
   void receive() override;
   void send(std::string_view head, std::string_view body, core::FileRange file) override;
   void close() override;
+  void warm(int fd, std::uint64_t offset, std::uint64_t length) override;
 
   // core::LoopConnection
   void hard_close() override;
   bool is_open() const override { return state_ == State::open; }
   bool releasable() const override {
-    return state_ == State::closed && !queued_ && !read_link_.queued;
+    return state_ == State::closed && !queued_ && !read_link_.queued && !warm_link_.queued;
   }
   void resume_send() override;
 
@@ -35,6 +36,9 @@ class Connection final : public core::LoopConnection {
   void on_event(std::uint32_t events);
   // Deferred: a receive (or a lingering discard) queued by queue_read.
   void run_queued_read();
+  // From the worker's warming list at the end of a turn: whether the range being brought in is
+  // cached now (or waited for long enough); if so, goes on and returns true (off the list).
+  bool poll_warm(std::int64_t now_ms);
 
   // This connection's node on the worker's read queue: the base's node may be on the
   // resume-send list at the same time.
@@ -43,6 +47,12 @@ class Connection final : public core::LoopConnection {
     bool queued = false;
   };
   ReadLink& read_link() { return read_link_; }
+  // ... and on the worker's warming list.
+  struct WarmLink : core::DeferredNode {
+    Connection* self = nullptr;
+    bool queued = false;
+  };
+  WarmLink& warm_link() { return warm_link_; }
 
  private:
   enum class State : std::uint8_t { open, lingering, closed };
@@ -52,6 +62,13 @@ class Connection final : public core::LoopConnection {
   void discard_input();
   void pump();
   void send_file();
+  // Readahead (posix_fadvise WILLNEED starts the disk reads without waiting for them), then the
+  // worker looks with cachestat at the end of each turn, at most every millisecond, until the
+  // range is in or kWarmWaitMs passed; the connection waits, the worker does not.
+  void start_warm(int file_fd, std::uint64_t offset, std::uint64_t length);
+  // The range reaches past the end of the file (it shrank): cut to it; true when what is left
+  // is cached (or nothing is left).
+  bool warm_range_past_end();
   void complete_send(int error);
   void finish_send(int error);
 
@@ -59,6 +76,7 @@ class Connection final : public core::LoopConnection {
   int fd_;
   State state_ = State::open;
   ReadLink read_link_;
+  WarmLink warm_link_;
 
   // Readiness, as epoll last reported it and the last call confirmed. Edge-triggered: after a
   // call says EAGAIN, only a new event sets these again.
@@ -79,6 +97,17 @@ class Connection final : public core::LoopConnection {
   int iov_first_ = 0;
   core::FileRange file_;
   std::uint64_t budget_ = 0;  // file bytes this connection may still send in budget_turn_
+  // The file's bytes before this offset are known to be cached, or were just brought in.
+  std::uint64_t warm_until_ = 0;
+
+  // The range being brought in (while warm_link_.queued), for the send or for the session.
+  bool warm_for_session_ = false;
+  int warm_fd_ = -1;
+  std::uint64_t warm_offset_ = 0;
+  std::uint64_t warm_length_ = 0;
+  std::uint64_t warm_end_ = 0;  // offset + length as asked (warm_length_ may be cut)
+  std::int64_t warm_deadline_ms_ = 0;
+  std::int64_t warm_next_check_ms_ = 0;
   std::uint64_t budget_turn_ = ~std::uint64_t{0};
 };
 

@@ -12,6 +12,7 @@
 
 #include "backends/epoll/epoll_connection.hpp"
 #include "core/admission.hpp"
+#include "fs/page_cache.hpp"
 
 namespace iocomp::epoll {
 namespace {
@@ -24,7 +25,8 @@ namespace {
 
 EpollWorker::EpollWorker(int index, const core::BackendEnvironment& env)
     : core::LoopWorker(index, env),
-      recv_buffer_(std::make_unique<char[]>(env.config.recv_buffer_size)) {
+      recv_buffer_(std::make_unique<char[]>(env.config.recv_buffer_size)),
+      async_cold_reads_(env.config.async_cold_reads && fs::page_cache_probe_available()) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) fail("epoll_create1", errno);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -109,6 +111,10 @@ void EpollWorker::queue_read(Connection& c) {
   read_queue_.push(&c.read_link());
 }
 
+void EpollWorker::queue_warm(Connection& c) {
+  warming_.push(&c.warm_link());
+}
+
 core::LoopConnection* EpollWorker::make_connection(int fd, std::string peer,
                                                    std::string address_key) {
   auto* c = new Connection(*this, fd, std::move(peer), std::move(address_key));
@@ -137,12 +143,24 @@ void EpollWorker::run_backend_deferred() {
     guarded(c, [c] { c->run_queued_read(); });
     node = next;
   }
+  // Taken whole: the connections still waiting go back on the list.
+  for (core::DeferredNode* node = warming_.take_all(); node != nullptr;) {
+    core::DeferredNode* next = node->deferred_next;
+    Connection* c = static_cast<Connection::WarmLink*>(node)->self;
+    bool done = true;
+    guarded(c, [&] { done = c->poll_warm(now_ms()); });
+    if (!done) warming_.push(node);
+    node = next;
+  }
 }
 
 void EpollWorker::run() {
   begin_turn();
   while (!finished()) {
-    const int timeout = has_deferred_work() ? 0 : wants_tick() ? kTickMs : -1;
+    const int timeout = has_deferred_work() ? 0
+                        : !warming_.empty() ? kWarmPollMs
+                        : wants_tick()      ? kTickMs
+                                            : -1;
     const int n = ::epoll_wait(epoll_fd_, events_, kMaxEvents, timeout);
     if (n < 0 && errno != EINTR) {
       log_.event("-", "worker {}: epoll_wait failed: {}", index(), std::strerror(errno));

@@ -41,6 +41,14 @@ class EpollWorker final : public core::LoopWorker {
   // Counts loop turns: a connection's send budget is per turn.
   std::uint64_t turn() const { return turn_; }
   void queue_read(Connection& c);
+  // Cold reads: whether to ask the page cache before sendfile (--async-cold-reads and a kernel
+  // with cachestat); connections waiting for a range to come in are on the warming list.
+  bool async_cold_reads() const { return async_cold_reads_; }
+  void queue_warm(Connection& c);
+  // How long a connection waits for its range before reading it anyway, and how often the
+  // worker looks while any waits.
+  static constexpr std::int64_t kWarmWaitMs = 1000;
+  static constexpr int kWarmPollMs = 1;
 
  protected:
   core::LoopConnection* make_connection(int fd, std::string peer, std::string address_key) override;
@@ -60,6 +68,8 @@ class EpollWorker final : public core::LoopWorker {
   // known readable (never read inside the session's own call), or cut off by the per-turn
   // read limit, or lingering with input to discard.
   core::DeferredList read_queue_;
+  core::DeferredList warming_;
+  bool async_cold_reads_;
 
   // The hand-off: filled by the acceptor, swapped out whole by the worker on a wake-up.
   std::mutex posted_mutex_;

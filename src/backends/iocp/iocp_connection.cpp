@@ -20,6 +20,8 @@ Connection::Connection(IocpWorker& worker, SOCKET socket, std::string peer, std:
   recv_op_.kind = OpKind::recv;
   recv_op_.owner = this;
   send_op_.owner = this;
+  warm_op_.kind = OpKind::warm;
+  warm_op_.owner = this;
 }
 
 Connection::~Connection() {
@@ -149,6 +151,18 @@ void Connection::post_transmit(bool with_head) {
       post_failure(send_op_, static_cast<DWORD>(error));
     }
   }
+}
+
+void Connection::warm(int, std::uint64_t, std::uint64_t) {
+  if (state_ != State::open) return;
+  ++inflight_;
+  post_failure(warm_op_, 0);  // a completion with no error: on_warm_complete
+}
+
+void Connection::on_warm_complete() {
+  --inflight_;
+  if (state_ == State::open) session_->on_warmed();
+  maybe_release();
 }
 
 void Connection::on_send_complete(const IoOperation& op, DWORD error, DWORD bytes) {

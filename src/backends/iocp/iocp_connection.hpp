@@ -24,6 +24,9 @@ class Connection final : public core::LoopConnection {
   void receive() override;
   void send(std::string_view head, std::string_view body, core::FileRange file) override;
   void close() override;
+  // Windows has no page-cache probe here and serves no TLS (the one caller): nothing is read
+  // ahead; on_warmed arrives as a completion posted to the port.
+  void warm(int fd, std::uint64_t offset, std::uint64_t length) override;
 
   // core::LoopConnection
   void hard_close() override;
@@ -34,6 +37,7 @@ class Connection final : public core::LoopConnection {
   // Completions, decoded by IocpWorker::dispatch. `error` is a Win32 error (0: success).
   void on_recv_complete(DWORD error, DWORD bytes);
   void on_send_complete(const IoOperation& op, DWORD error, DWORD bytes);
+  void on_warm_complete();
 
  private:
   enum class State : std::uint8_t { open, lingering, closed };
@@ -51,11 +55,12 @@ class Connection final : public core::LoopConnection {
   IocpWorker& iocp_;
   SOCKET socket_;
   State state_ = State::open;
-  std::uint8_t inflight_ = 0;  // at most the receive and one send
+  std::uint8_t inflight_ = 0;  // at most the receive, one send and one warm
   bool recv_armed_ = false;
   bool send_active_ = false;
   IoOperation recv_op_;
   IoOperation send_op_;
+  IoOperation warm_op_;
   // A posted WSARecv owns its buffer until it completes, so each connection has one.
   std::unique_ptr<char[]> recv_buffer_;
 

@@ -23,6 +23,7 @@ enum class OpKind : std::uint8_t {
   recv,      // WSARecv into the connection's buffer
   send,      // WSASend of head and body bytes
   transmit,  // TransmitFile of a file range, with the head bytes in its TRANSMIT_FILE_BUFFERS
+  warm,      // Channel::warm answered through the port (nothing is read ahead here)
 };
 
 struct IoOperation {

@@ -101,6 +101,8 @@ void IocpWorker::dispatch(const OVERLAPPED_ENTRY& entry) {
       const DWORD bytes = entry.dwNumberOfBytesTransferred;
       if (op->kind == OpKind::recv) {
         guarded(c, [&] { c->on_recv_complete(error, bytes); });
+      } else if (op->kind == OpKind::warm) {
+        guarded(c, [&] { c->on_warm_complete(); });
       } else {
         guarded(c, [&] { c->on_send_complete(*op, error, bytes); });
       }

@@ -137,6 +137,11 @@ void BlockingConnection::turn() {
   ::clock_gettime(CLOCK_REALTIME_COARSE, &wall);
   log_.set_time(wall);
   if (notice_stop() || fire_deadlines()) return;
+  if (warm_pending_) {
+    warm_pending_ = false;
+    if (state_ == State::open) guarded([this] { session_->on_warmed(); });
+    return;
+  }
   const auto reading = [this] {
     return (state_ == State::open && recv_wanted_) || state_ == State::lingering;
   };

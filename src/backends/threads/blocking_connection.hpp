@@ -66,6 +66,9 @@ class BlockingConnection final : public core::Channel {
   void send(std::string_view head, std::string_view body, core::FileRange file) override;
   void close() override;
   void set_timer(core::TimerKind kind) override;
+  // Nothing to bring in ahead: a read that waits for the disk blocks this connection's thread
+  // only, which is the model. on_warmed comes on the next pass of the loop.
+  void warm(int, std::uint64_t, std::uint64_t) override { warm_pending_ = state_ == State::open; }
   std::string_view peer() const override { return peer_; }
   bool draining() const override { return drain_seen_; }
   bool move_admission(std::string_view address_key) override;
@@ -110,6 +113,7 @@ class BlockingConnection final : public core::Channel {
   bool writable_lied_ = false;
   bool woke_for_write_ = false;
   bool drain_seen_ = false;
+  bool warm_pending_ = false;
   bool out_of_memory_ = false;
   std::int64_t now_ms_ = 0;
   std::int64_t drain_deadline_ms_ = 0;

@@ -205,7 +205,7 @@ void Connection::send_file() {
       // connection of the worker waits: ask first (one cachestat per chunk), read in the
       // background if needed.
       if (!fs::range_cached(file_.fd, file_.offset, want)) {
-        submit_warm(want);
+        submit_warm(file_.fd, file_.offset, want);
         return;
       }
       warm_until_ = file_.offset + want;
@@ -240,18 +240,32 @@ void Connection::send_file() {
   finish_send(0);
 }
 
-void Connection::submit_warm(std::uint64_t length) {
-  const std::uint64_t n = length < UringWorker::kWarmBytes ? length : UringWorker::kWarmBytes;
+void Connection::warm(int fd, std::uint64_t offset, std::uint64_t length) {
+  if (state_ != State::open) return;
+  warm_for_session_ = true;
+  if (length > 0) {
+    submit_warm(fd, offset, length);
+    return;
+  }
+  // Nothing to bring in: a no-op completes it, on a later turn, as any other warm.
+  io_uring_sqe* sqe = ring_.get_sqe();
+  io_uring_prep_nop(sqe);
+  io_uring_sqe_set_data64(sqe, pack(OpKind::warm, this));
+  ++inflight_;
+}
+
+void Connection::submit_warm(int file_fd, std::uint64_t offset, std::uint64_t length) {
+  const std::uint64_t n = length < fs::kWarmBytes ? length : fs::kWarmBytes;
   // Two linked operations, no data copied: WILLNEED starts the disk reads of the whole range (on
   // an io-wq thread: submitting them may block), then a one-byte read of the range's last page
   // completes once that page is in, the last of the range to arrive; the worker waits for
   // neither. Its completion continues the transfer.
   io_uring_sqe* advise = ring_.get_sqe();
   io_uring_sqe* read = ring_.get_sqe();
-  io_uring_prep_fadvise(advise, file_.fd, file_.offset, static_cast<off_t>(n), POSIX_FADV_WILLNEED);
+  io_uring_prep_fadvise(advise, file_fd, offset, static_cast<off_t>(n), POSIX_FADV_WILLNEED);
   advise->flags |= IOSQE_IO_LINK;
   io_uring_sqe_set_data64(advise, pack(OpKind::cancel));  // its completion: nothing to act on
-  io_uring_prep_read(read, file_.fd, ring_.warm_buffer(), 1, file_.offset + n - 1);
+  io_uring_prep_read(read, file_fd, ring_.warm_buffer(), 1, offset + n - 1);
   io_uring_sqe_set_data64(read, pack(OpKind::warm, this));
   ++inflight_;
   warm_length_ = n;
@@ -259,6 +273,12 @@ void Connection::submit_warm(std::uint64_t length) {
 
 void Connection::on_warm_complete(int res) {
   --inflight_;
+  if (warm_for_session_) {
+    warm_for_session_ = false;
+    if (state_ == State::open) session_->on_warmed();
+    maybe_release();
+    return;
+  }
   if (state_ != State::open || !send_active_) {
     maybe_release();
     return;

@@ -23,6 +23,7 @@ class alignas(16) Connection final : public core::LoopConnection {
   void receive() override;
   void send(std::string_view head, std::string_view body, core::FileRange file) override;
   void close() override;
+  void warm(int fd, std::uint64_t offset, std::uint64_t length) override;
 
   // core::LoopConnection
   void hard_close() override;
@@ -46,9 +47,9 @@ class alignas(16) Connection final : public core::LoopConnection {
   void wait_writable();
   void cancel_poll_out();
   void send_file();
-  // Reads up to `length` bytes of the file range into the worker's scratch buffer, so that the
-  // pages are cached when sendfile runs; send_file goes on at the completion.
-  void submit_warm(std::uint64_t length);
+  // Brings up to `length` bytes (at most fs::kWarmBytes) of `file_fd` from `offset` into the page
+  // cache; the completion goes on with the send (send_file) or tells the session (warm()).
+  void submit_warm(int file_fd, std::uint64_t offset, std::uint64_t length);
   void finish_send(int error);
 
   UringWorker& ring_;
@@ -65,6 +66,7 @@ class alignas(16) Connection final : public core::LoopConnection {
   bool poll_armed_ = false;       // the multishot poll is in flight
   bool poll_cancelling_ = false;  // and a cancellation of it has been submitted
   bool awaiting_writable_ = false;
+  bool warm_for_session_ = false;  // the warm in flight was asked by Channel::warm
 
   // Send state: valid while send_active_. iov_[iov_first_..] is what remains of head + body.
   iovec iov_[2] = {};

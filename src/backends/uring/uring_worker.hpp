@@ -40,10 +40,9 @@ class UringWorker final : public core::LoopWorker {
   const char* buffer_data(unsigned short buffer_id) const;
   void queue_retry_recv(Connection& c);
 
-  // Cold reads: whether to check the page cache before sendfile; at most kWarmBytes are brought
-  // in at a time, and the one-byte reads that wait for them land in warm_buffer (a page shared
-  // by the worker's connections: the byte is never looked at).
-  static constexpr std::size_t kWarmBytes = 1u << 20;
+  // Cold reads: whether to check the page cache before sendfile; at most fs::kWarmBytes are
+  // brought in at a time, and the one-byte reads that wait for them land in warm_buffer (a page
+  // shared by the worker's connections: the byte is never looked at).
   bool async_cold_reads() const { return async_cold_reads_; }
   char* warm_buffer();
 
