@@ -59,21 +59,31 @@ cmake --build build-fuzz -j"$jobs" --target fuzzers
 fuzz_passed=0
 fuzz_failed=0
 # harness:corpus pairs; the corpus in the repo is copied so that CI leaves the tree unchanged.
-for pair in http_request_parser_fuzz:http line_parser_fuzz:line session_fuzz:session access_fuzz:access \
-            proxy_header_fuzz:proxy; do
-  harness=build-fuzz/fuzz/${pair%%:*}
-  name=${pair##*:}
+# The harnesses run $jobs at a time (each is one process on one core).
+fuzz_pairs=(http_request_parser_fuzz:http line_parser_fuzz:line session_fuzz:session access_fuzz:access
+            proxy_header_fuzz:proxy)
+fuzz_one() { # pair: runs one harness, its exit status in build-fuzz/NAME.status
+  local harness=build-fuzz/fuzz/${1%%:*} name=${1##*:} corpus
   corpus=$(mktemp -d)
   cp -r "fuzz/corpus/$name/." "$corpus/"
-  if "$harness" -max_total_time="$fuzz_seconds" -print_final_stats=1 -close_fd_mask=3 \
-       "$corpus" >"build-fuzz/$name.log" 2>&1; then
+  "$harness" -max_total_time="$fuzz_seconds" -print_final_stats=1 -close_fd_mask=3 \
+    "$corpus" >"build-fuzz/$name.log" 2>&1
+  echo $? >"build-fuzz/$name.status"
+  rm -rf "$corpus"
+}
+for ((i = 0; i < ${#fuzz_pairs[@]}; i += jobs)); do
+  for pair in "${fuzz_pairs[@]:i:jobs}"; do fuzz_one "$pair" & done
+  wait
+done
+for pair in "${fuzz_pairs[@]}"; do
+  name=${pair##*:}
+  if [[ $(cat "build-fuzz/$name.status" 2>/dev/null) == 0 ]]; then
     echo "fuzz $name: $(grep -o 'stat::number_of_executed_units: [0-9]*' "build-fuzz/$name.log")"
     fuzz_passed=$((fuzz_passed + 1))
   else
     echo "fuzz $name: FAILED"; tail -40 "build-fuzz/$name.log"; status=1
     fuzz_failed=$((fuzz_failed + 1))
   fi
-  rm -rf "$corpus"
 done
 
 step "Windows build (mingw-w64) and its tests under Wine"

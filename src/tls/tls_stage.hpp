@@ -42,6 +42,8 @@ class TlsStage final : public core::SessionHandler, public core::Channel {
  public:
   // File bytes encrypted per engine send: two full TLS records.
   static constexpr std::size_t kPieceBytes = 32 * 1024;
+  // A head and body up to this size (one TLS record's plaintext) are encrypted as one record.
+  static constexpr std::size_t kCoalesceBytes = 16 * 1024;
 
   using InnerFactory = std::function<std::unique_ptr<core::SessionHandler>(core::Channel&)>;
   // `make_inner` builds the session that this stage serves as its Channel.
