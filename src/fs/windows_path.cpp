@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "util/ascii.hpp"
+
 namespace iocomp::fs::windows_path {
 namespace {
 
@@ -17,9 +19,7 @@ bool equal_ignoring_ascii_case(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+using util::is_digit;
 
 bool forbidden_character(char c) {
   const auto u = static_cast<unsigned char>(c);

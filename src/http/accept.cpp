@@ -3,35 +3,6 @@
 #include "http/field_list.hpp"
 
 namespace iocomp::http {
-namespace {
-
-bool equal_ci(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths; -1 if malformed.
-int parse_qvalue(std::string_view s) {
-  if (s.empty() || (s[0] != '0' && s[0] != '1')) return -1;
-  int value = (s[0] - '0') * 1000;
-  if (s.size() == 1) return value;
-  if (s[1] != '.' || s.size() > 5) return -1;
-  int scale = 100;
-  for (std::size_t i = 2; i < s.size(); ++i, scale /= 10) {
-    if (s[i] < '0' || s[i] > '9') return -1;
-    value += (s[i] - '0') * scale;
-  }
-  return value > 1000 ? -1 : value;
-}
-
-}  // namespace
 
 int accept_quality(std::string_view accept, std::string_view type) {
   if (trim_ows(accept).empty()) return 1000;
@@ -57,7 +28,8 @@ int accept_quality(std::string_view accept, std::string_view type) {
       const std::string_view param = trim_ows(params.substr(0, next));
       params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
       const std::size_t eq = param.find('=');
-      if (eq == std::string_view::npos || !equal_ci(trim_ows(param.substr(0, eq)), "q")) continue;
+      if (eq == std::string_view::npos || !equals_ignore_case(trim_ows(param.substr(0, eq)), "q"))
+        continue;
       quality = parse_qvalue(trim_ows(param.substr(eq + 1)));
       if (quality < 0) malformed = true;
       break;
@@ -69,9 +41,10 @@ int accept_quality(std::string_view accept, std::string_view type) {
     int specificity;
     if (range_type == "*" && range_sub == "*") {
       specificity = 0;
-    } else if (equal_ci(range_type, main_type) && range_sub == "*") {
+    } else if (equals_ignore_case(range_type, main_type) && range_sub == "*") {
       specificity = 1;
-    } else if (equal_ci(range_type, main_type) && equal_ci(range_sub, sub_type)) {
+    } else if (equals_ignore_case(range_type, main_type) &&
+               equals_ignore_case(range_sub, sub_type)) {
       specificity = 2;
     } else {
       continue;

@@ -9,59 +9,6 @@ namespace {
 
 constexpr int kUnlisted = -1;
 
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
-// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), as thousandths; -1 if malformed.
-int parse_qvalue(std::string_view s) {
-  if (s.empty() || (s.front() != '0' && s.front() != '1')) return -1;
-  const bool one = s.front() == '1';
-  s.remove_prefix(1);
-  if (s.empty()) return one ? 1000 : 0;
-  if (s.front() != '.' || s.size() > 4) return -1;
-  s.remove_prefix(1);
-  int value = 0;
-  int scale = 100;
-  for (const char c : s) {
-    if (c < '0' || c > '9') return -1;
-    if (one && c != '0') return -1;
-    value += (c - '0') * scale;
-    scale /= 10;
-  }
-  return one ? 1000 : value;
-}
-
 struct Element {
   std::string_view coding;
   int q = 1000;

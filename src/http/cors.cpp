@@ -24,26 +24,10 @@ constexpr std::string_view kAllowedRequestHeaderList =
     "Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since, "
     "Authorization, Accept, Accept-Encoding";
 
-bool equals_ignoring_ascii_case(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
-bool is_tchar(char c) {
-  const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  return alnum || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 bool header_allowed(std::string_view name) {
   if (name.empty() || !std::all_of(name.begin(), name.end(), is_tchar)) return false;
-  return std::any_of(
-      kAllowedRequestHeaders.begin(), kAllowedRequestHeaders.end(),
-      [&](std::string_view allowed) { return equals_ignoring_ascii_case(name, allowed); });
+  return std::any_of(kAllowedRequestHeaders.begin(), kAllowedRequestHeaders.end(),
+                     [&](std::string_view allowed) { return equals_ignore_case(name, allowed); });
 }
 
 // Empty when `origin` is a serialised origin (scheme "://" host [":" port], lowercase, as

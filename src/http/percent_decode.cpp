@@ -1,16 +1,13 @@
 #include "http/percent_decode.hpp"
 
+#include "util/ascii.hpp"
+
 namespace iocomp::http {
 namespace {
 
 constexpr int kBadRequest = 400;
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using util::hex_value;
 
 bool starts_with_ci(std::string_view s, std::string_view lower_prefix) {
   if (s.size() < lower_prefix.size()) return false;

@@ -1,14 +1,11 @@
 #include "http/query.hpp"
 
+#include "util/ascii.hpp"
+
 namespace iocomp::http {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using util::hex_value;
 
 bool form_decode(std::string_view in, std::string& out) {
   out.clear();

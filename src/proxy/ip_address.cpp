@@ -4,16 +4,13 @@
 
 #include <cstring>
 
+#include "util/ascii.hpp"
+
 namespace iocomp::proxy {
 namespace {
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+using util::is_digit;
+using util::is_hex;
 
 }  // namespace
 

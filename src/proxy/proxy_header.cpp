@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "proxy/ip_address.hpp"
+#include "util/ascii.hpp"
 
 namespace iocomp::proxy {
 namespace {
@@ -24,13 +25,8 @@ Header invalid(std::string_view why) {
   return h;
 }
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+using util::is_digit;
+using util::is_hex;
 
 // A v1 port: decimal 0..65535, no sign, no leading zero (only "0" itself starts with one).
 bool parse_port(std::string_view text, std::uint16_t& port) {
