@@ -116,8 +116,9 @@ int main(int argc, char** argv) {
       })
       ->capture_default_str();
   app.add_flag("--async-cold-reads,!--no-async-cold-reads", config.async_cold_reads,
-               "Completion model: bring file data not in the page cache in with an asynchronous "
-               "read before sendfile, so a cold file never stalls a worker (default: on)");
+               "Completion and epoll models: bring file data not in the page cache in without "
+               "the worker waiting (io_uring, or readahead and a look each ms) before sendfile "
+               "or a TLS read, so a cold file never stalls a worker (default: on)");
   app.add_option("--tls-cert", config.tls_cert,
                  "TLS certificate chain (PEM): HTTPS and TLS on the same port; SIGHUP reloads")
       ->check(CLI::ExistingFile);

@@ -24,6 +24,7 @@
 
 #include "core/admission.hpp"
 #include "core/incoming.hpp"
+#include "fs/page_cache.hpp"
 #include "log/log_sink.hpp"
 
 namespace iocomp::epoll {
@@ -36,8 +37,9 @@ struct Record {
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<std::string> events;
-  int reentered = 0;         // a callback ran inside another of the same session
-  int sent_inside_send = 0;  // on_sent ran inside send()
+  int reentered = 0;           // a callback ran inside another of the same session
+  int sent_inside_send = 0;    // on_sent ran inside send()
+  int warmed_inside_warm = 0;  // on_warmed ran inside warm()
 
   void add(std::string event) {
     std::lock_guard lock(mutex);
@@ -61,6 +63,7 @@ struct Script {
   std::function<void(core::Channel&, std::string_view)> receive;
   std::function<void(core::Channel&, int, std::uint64_t)> sent;
   std::function<void(core::Channel&)> timeout;
+  std::function<void(core::Channel&)> warmed;
 };
 
 class ScriptedSession final : public core::SessionHandler {
@@ -94,13 +97,24 @@ class ScriptedSession final : public core::SessionHandler {
     if (script_.timeout) script_.timeout(channel_);
   }
   void on_drain() override { channel_.close(); }
-  void on_warmed() override {}
+  void on_warmed() override {
+    if (in_warm_) ++record_.warmed_inside_warm;
+    const Enter enter(*this);
+    record_.add("warmed");
+    if (script_.warmed) script_.warmed(channel_);
+  }
 
   // Sends with the guard that catches an on_sent from inside send().
   void send(std::string_view head, std::string_view body, core::FileRange file) {
     in_send_ = true;
     channel_.send(head, body, file);
     in_send_ = false;
+  }
+  // Warms with the guard that catches an on_warmed from inside warm().
+  void warm(int fd, std::uint64_t offset, std::uint64_t length) {
+    in_warm_ = true;
+    channel_.warm(fd, offset, length);
+    in_warm_ = false;
   }
 
  private:
@@ -117,6 +131,7 @@ class ScriptedSession final : public core::SessionHandler {
   const Script& script_;
   int depth_ = 0;
   bool in_send_ = false;
+  bool in_warm_ = false;
 };
 
 class EpollBackendTest : public ::testing::Test {
@@ -156,6 +171,7 @@ class EpollBackendTest : public ::testing::Test {
     EXPECT_EQ(admission_.connections(), 0u);
     EXPECT_EQ(record_.reentered, 0);
     EXPECT_EQ(record_.sent_inside_send, 0);
+    EXPECT_EQ(record_.warmed_inside_warm, 0);
     ::close(done_fd_);
     ::close(listen_fd_);
   }
@@ -295,6 +311,70 @@ TEST_F(EpollBackendTest, LargeFileReachesASlowReader) {
   EXPECT_EQ(got.back(), static_cast<char>('a' + (kSize - 1) % 26));
   EXPECT_TRUE(record_.wait_for("sent 0 " + std::to_string(kSize + 2)));
   EXPECT_EQ(read_bytes(1), "");  // lingering close: FIN after the file
+}
+
+// A file on the disk (not tmpfs) dropped from the page cache; -1 where that cannot be done.
+int evicted_file(std::size_t size, std::string& content) {
+  char path[] = "/var/tmp/iocomp-epoll-warm-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return -1;
+  ::unlink(path);
+  content.assign(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) content[i] = static_cast<char>('A' + i % 23);
+  if (::write(fd, content.data(), size) != static_cast<ssize_t>(size) || ::fdatasync(fd) != 0 ||
+      ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0 || !fs::page_cache_probe_available() ||
+      fs::range_cached(fd, 0, size)) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_F(EpollBackendTest, WarmAnswersOnceTheRangeIsCachedNeverInsideTheCall) {
+  std::string content;
+  const int fd = evicted_file(2u << 20, content);
+  if (fd < 0) GTEST_SKIP() << "no file could be evicted from the page cache here";
+  bool cached_when_warmed = false;
+  script_.receive = [&](core::Channel&, std::string_view) { session_->warm(fd, 4096, 1u << 20); };
+  script_.warmed = [&](core::Channel& c) {
+    cached_when_warmed = fs::range_cached(fd, 4096, 1u << 20);
+    session_->send("ok\n", {}, {});
+    (void)c;
+  };
+  connect_client();
+  write_all("x");
+  ASSERT_TRUE(record_.wait_for("warmed"));
+  EXPECT_EQ(read_bytes(3), "ok\n");
+  EXPECT_TRUE(cached_when_warmed) << "on_warmed before the range was in (or after the 1 s give-up)";
+  ::close(fd);
+}
+
+TEST_F(EpollBackendTest, EvictedFileIsSentByteExact) {
+  std::string content;
+  const int fd = evicted_file(3u << 20, content);
+  if (fd < 0) GTEST_SKIP() << "no file could be evicted from the page cache here";
+  script_.receive = [&](core::Channel&, std::string_view) {
+    session_->send("head\n", {}, {fd, 100, content.size() - 100});
+  };
+  connect_client();
+  write_all("x");
+  EXPECT_EQ(read_bytes(5 + content.size() - 100), "head\n" + content.substr(100));
+  EXPECT_TRUE(record_.wait_for("sent 0 " + std::to_string(5 + content.size() - 100)));
+  ::close(fd);
+}
+
+TEST_F(EpollBackendTest, WarmPastTheEndOfAShrunkFileAnswersAtOnce) {
+  const int fd = temp_file(1000);
+  std::chrono::steady_clock::time_point asked;
+  script_.receive = [&](core::Channel&, std::string_view) {
+    asked = std::chrono::steady_clock::now();
+    session_->warm(fd, 0, 1u << 20);  // the file has 1,000 bytes: the rest is never cached
+  };
+  connect_client();
+  write_all("x");
+  ASSERT_TRUE(record_.wait_for("warmed"));
+  // Not the 1 s give-up: the range is cut to the file's end.
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 500ms);
 }
 
 }  // namespace
