@@ -249,6 +249,7 @@ void TlsStage::send(std::string_view head, std::string_view body, core::FileRang
   head_ = head;
   body_ = body;
   file_ = file;
+  warm_until_ = file.offset;  // nothing of this range (maybe another file) is known to be in
   plain_total_ = 0;
   plain_sent_ = 0;
   if (flight_ == Flight::none) pump();  // else on_sent of the flush in flight goes on

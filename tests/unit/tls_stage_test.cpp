@@ -288,6 +288,22 @@ TEST_F(TlsStageTest, ColdFileIsBroughtInByTheEngineBeforeTheStageReadsIt) {
   EXPECT_EQ(session_->sent[0], std::make_pair(0, 5 + cold.content.size() - 7));
 }
 
+TEST_F(TlsStageTest, NextResponseOfAnotherColdFileIsWarmedToo) {
+  // What the engine brought in for one response says nothing about the next one's file.
+  ColdFile first(1u << 20);
+  ColdFile second(1u << 20);
+  if (first.fd < 0 || second.fd < 0) GTEST_SKIP() << "no file could be evicted here";
+  Client client;
+  handshake(client);
+  session_->file = {first.fd, 0, first.content.size()};
+  EXPECT_EQ(request(client, "a\n"), "response\n" + first.content);
+  const std::size_t warms = channel_.warms_asked();
+  EXPECT_GE(warms, 1u);
+  session_->file = {second.fd, 0, second.content.size()};
+  EXPECT_EQ(request(client, "b\n"), "response\n" + second.content);
+  EXPECT_GT(channel_.warms_asked(), warms);
+}
+
 TEST_F(TlsStageTest, ColdFileIsReadOnTheWorkerWithoutAsyncColdReads) {
   settings_.async_cold_reads = false;
   ColdFile cold(1u << 20);
