@@ -701,6 +701,10 @@ class Driver final : public core::Channel {
   void warm(int, std::uint64_t, std::uint64_t) override {
     FUZZ_CHECK(false);  // the session sends files through the engine: only the TLS stage warms
   }
+  bool start_kernel_tls(std::string_view) override {
+    FUZZ_CHECK(false);  // only the TLS stage hands keys to the kernel
+    return false;
+  }
 
  private:
   template <typename Fn>

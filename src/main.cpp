@@ -119,6 +119,9 @@ int main(int argc, char** argv) {
                "Completion and epoll models: bring file data not in the page cache in without "
                "the worker waiting (io_uring, or readahead and a look each ms) before sendfile "
                "or a TLS read, so a cold file never stalls a worker (default: on)");
+  app.add_flag("--kernel-tls,!--no-kernel-tls", config.kernel_tls,
+               "TLS 1.3: after the handshake, let the kernel encrypt (kTLS, sendfile without a "
+               "copy) where it has the tls ULP; untested on machines without it (default: on)");
   app.add_option("--tls-cert", config.tls_cert,
                  "TLS certificate chain (PEM): HTTPS and TLS on the same port; SIGHUP reloads")
       ->check(CLI::ExistingFile);

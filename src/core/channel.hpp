@@ -60,6 +60,11 @@ class Channel {
   // send; `fd` stays open until on_warmed. The blocking models answer at once: there a disk
   // read stalls only the connection's own thread.
   virtual void warm(int fd, std::uint64_t offset, std::uint64_t length) = 0;
+  // Kernel TLS: from now on the kernel encrypts what this connection sends, file ranges included
+  // (setsockopt TCP_ULP "tls", then SOL_TLS/TLS_TX with `crypto_info`, a block of
+  // <linux/tls.h>). For the TLS stage, between sends, once every byte it encrypted itself is on
+  // the wire. False when the kernel or the model cannot: then nothing changed.
+  virtual bool start_kernel_tls(std::string_view crypto_info) = 0;
   // Closes after flushing what was sent (FIN, then a short lingering read); idempotent.
   virtual void close() = 0;
   // Arms the single per-connection protocol timer (replacing any armed one); none disarms.

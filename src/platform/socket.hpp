@@ -7,11 +7,14 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #else
+#include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #endif
+
+#include <string_view>
 
 namespace iocomp::platform {
 
@@ -40,6 +43,21 @@ inline void set_tcp_nodelay(int fd) {
                sizeof one);
 #else
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#endif
+}
+
+// Kernel TLS transmit (Channel::start_kernel_tls): attaches the "tls" upper-layer protocol, then
+// gives it the keys (`crypto_info`, a block of <linux/tls.h>). False when the kernel has no tls
+// ULP or refuses the keys: the socket then sends what it is given, as before. Windows: false.
+inline bool start_kernel_tls_tx(int fd, std::string_view crypto_info) {
+#ifdef _WIN32
+  (void)fd;
+  (void)crypto_info;
+  return false;
+#else
+  if (::setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof "tls") != 0) return false;
+  return ::setsockopt(fd, SOL_TLS, TLS_TX, crypto_info.data(),
+                      static_cast<socklen_t>(crypto_info.size())) == 0;
 #endif
 }
 

@@ -63,6 +63,9 @@ class ProxyStage final : public core::SessionHandler, public core::Channel {
   void warm(int fd, std::uint64_t offset, std::uint64_t length) override {
     outer_.warm(fd, offset, length);
   }
+  bool start_kernel_tls(std::string_view crypto_info) override {
+    return outer_.start_kernel_tls(crypto_info);
+  }
   std::string_view peer() const override;
   bool draining() const override { return outer_.draining(); }
   bool move_admission(std::string_view address_key) override;

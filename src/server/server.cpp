@@ -186,9 +186,13 @@ int run_server(const ServerConfig& config) {
   // The key is read before privileges are dropped (it may be readable by root only); a reload
   // (SIGHUP) reads the files again as --user.
   std::unique_ptr<tls::ContextHolder> tls_contexts;
+  // Kernel TLS where the kernel has the tls ULP (never on these machines: untested).
+  const bool kernel_tls =
+      !config.tls_cert.empty() && config.kernel_tls && tls::kernel_tls_available();
   if (!config.tls_cert.empty()) {
-    tls_contexts =
-        std::make_unique<tls::ContextHolder>(tls::TlsFiles{config.tls_cert, config.tls_key});
+    tls_contexts = std::make_unique<tls::ContextHolder>(
+        tls::TlsFiles{config.tls_cert, config.tls_key},
+        kernel_tls ? &tls::TlsStage::keylog_callback : nullptr);
   }
   drop_privileges(config.user);
   FdGuard signal_guard{::signalfd(-1, &signals, SFD_CLOEXEC)};
@@ -257,9 +261,9 @@ int run_server(const ServerConfig& config) {
   // The stages before the session, outermost first: the PROXY header (--proxy-protocol), then
   // TLS (a certificate), which finds out from the first byte whether to decrypt for the session
   // or to pass the bytes through.
-  const tls::StageSettings tls_settings{tls_contexts.get(), config.async_cold_reads,
-                                        config.tls_only, config.max_request_line,
-                                        config.max_header_bytes};
+  const tls::StageSettings tls_settings{
+      tls_contexts.get(), config.async_cold_reads, kernel_tls,
+      config.tls_only,    config.max_request_line, config.max_header_bytes};
   const core::SessionFactory tls_or_session =
       !tls_contexts
           ? make_session
@@ -391,12 +395,13 @@ int run_server(const ServerConfig& config) {
   if (tls_contexts) {
     ::clock_gettime(CLOCK_REALTIME, &now);
     log::format_timestamp(now, stamp);
-    sink.write_now(fmt::format("{} - TLS on the same port{} with {}; TLS in user space ({})\n",
-                               std::string_view(stamp, sizeof stamp),
-                               config.tls_only ? " (--tls-only)" : "", tls_contexts->describe(),
-                               tls::kernel_tls_available()
-                                   ? "kernel TLS available but not used: not implemented"
-                                   : "kernel TLS not available"));
+    sink.write_now(fmt::format(
+        "{} - TLS on the same port{} with {}; {}\n", std::string_view(stamp, sizeof stamp),
+        config.tls_only ? " (--tls-only)" : "", tls_contexts->describe(),
+        kernel_tls           ? "kernel TLS for TLS 1.3 responses (untested path: see "
+                               "docs/SECURITY.md), user space otherwise"
+        : !config.kernel_tls ? "TLS in user space (--no-kernel-tls)"
+                             : "TLS in user space (kernel TLS not available)"));
   }
   {
     // Which path a read of a file not in the page cache takes, per model: the event loops bring

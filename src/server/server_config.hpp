@@ -39,6 +39,7 @@ struct ServerConfig {
   std::string log_format = "combined";  // the access log: combined or json
   std::string admin;                    // --admin ADDR:PORT for /metrics and /healthz; "" = off
   std::uint64_t rate_limit = 0;         // bytes per second per connection; 0 = no limit
+  bool kernel_tls = true;  // --no-kernel-tls: encrypt in user space even where the kernel could
   bool async_cold_reads = true;  // completion model: read uncached file ranges before sendfile
 
   // Behind a layer-4 balancer: every connection starts with a PROXY protocol header (v1 or v2)

@@ -148,7 +148,8 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_length, cons
 }  // namespace
 
 std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files,
-                                             std::shared_ptr<TicketKeys> tickets) {
+                                             std::shared_ptr<TicketKeys> tickets,
+                                             KeylogCallback keylog) {
   std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   if (!ctx) throw std::runtime_error("TLS: " + openssl_reason());
   SSL_CTX* c = ctx.get();
@@ -172,6 +173,7 @@ std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files,
     SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_key_callback);
   }
   SSL_CTX_set_alpn_select_cb(c, select_alpn, nullptr);
+  if (keylog != nullptr) SSL_CTX_set_keylog_callback(c, keylog);
   if (SSL_CTX_use_certificate_chain_file(c, files.certificate.c_str()) != 1) {
     throw std::runtime_error(fmt::format("--tls-cert {}: {}", files.certificate, openssl_reason()));
   }
@@ -185,14 +187,15 @@ std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files,
   return ctx;
 }
 
-ContextHolder::ContextHolder(TlsFiles files)
+ContextHolder::ContextHolder(TlsFiles files, KeylogCallback keylog)
     : files_(std::move(files)),
       tickets_(std::make_shared<TicketKeys>()),
-      current_(make_server_context(files_, tickets_)) {}
+      keylog_(keylog),
+      current_(make_server_context(files_, tickets_, keylog_)) {}
 
 std::string ContextHolder::reload() {
   try {
-    current_.store(make_server_context(files_, tickets_), std::memory_order_release);
+    current_.store(make_server_context(files_, tickets_, keylog_), std::memory_order_release);
     return fmt::format("reloaded the TLS certificate ({}) for new connections", describe());
   } catch (const std::exception& e) {
     return fmt::format("error: TLS certificate not reloaded, still using the old one: {}",

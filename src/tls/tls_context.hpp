@@ -9,6 +9,7 @@
 #include <string>
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 namespace iocomp::tls {
 
@@ -23,16 +24,22 @@ struct TlsFiles {
 // does not cost every client a full handshake. Thread-safe (handshakes run on every worker).
 class TicketKeys;
 
+// OpenSSL's key log callback: set only where the keys are handed to the kernel (kernel TLS),
+// since it makes OpenSSL format every secret of every handshake.
+using KeylogCallback = void (*)(const SSL* ssl, const char* line);
+
 // Builds a server context from the files; throws std::runtime_error naming the file and
 // OpenSSL's reason when one cannot be used (missing, not PEM, key not matching the certificate).
 // Without `tickets`, OpenSSL's own ticket key (random, fixed for the context's life) is used.
 std::shared_ptr<SSL_CTX> make_server_context(const TlsFiles& files,
-                                             std::shared_ptr<TicketKeys> tickets = nullptr);
+                                             std::shared_ptr<TicketKeys> tickets = nullptr,
+                                             KeylogCallback keylog = nullptr);
 
 // The context new connections use; read on every worker, replaced on the acceptor's thread.
 class ContextHolder {
  public:
-  explicit ContextHolder(TlsFiles files);  // loads the files now: throws like make_server_context
+  // Loads the files now: throws like make_server_context.
+  explicit ContextHolder(TlsFiles files, KeylogCallback keylog = nullptr);
   std::shared_ptr<SSL_CTX> current() const { return current_.load(std::memory_order_acquire); }
   // Loads the files again (SIGHUP). On success new connections get the new certificate; on
   // failure the old context stays. Returns the line to log either way.
@@ -43,6 +50,7 @@ class ContextHolder {
  private:
   TlsFiles files_;
   std::shared_ptr<TicketKeys> tickets_;
+  KeylogCallback keylog_;
   std::atomic<std::shared_ptr<SSL_CTX>> current_;
 };
 

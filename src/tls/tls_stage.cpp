@@ -163,6 +163,12 @@ void TlsStage::on_sent(int error, std::uint64_t bytes) {
   flight_ = Flight::none;
   in_flight_.clear();
   if (closed_) return;
+  if (flight == Flight::kernel) {
+    inner_sending_ = false;
+    if (error != 0) aborted_ = true;
+    inner_->on_sent(error, bytes);
+    return;
+  }
   if (flight == Flight::final) {
     closed_ = true;
     outer_.close();
@@ -246,6 +252,15 @@ void TlsStage::send(std::string_view head, std::string_view body, core::FileRang
   }
   inner_sending_ = true;
   inner_timer_ = core::TimerKind::none;  // the engine's send timer takes the slot
+  if (kernel_tls_ == KernelTls::waiting && flight_ == Flight::none && pending_out_.empty()) {
+    start_kernel_tls();  // every byte OpenSSL encrypted is on the wire: the kernel goes on
+  }
+  if (kernel_tls_ == KernelTls::on) {
+    // The kernel encrypts: head, body and the file range (by sendfile, no copy) go as they are.
+    flight_ = Flight::kernel;
+    outer_.send(head, body, file);
+    return;
+  }
   head_ = head;
   body_ = body;
   file_ = file;
@@ -267,7 +282,7 @@ void TlsStage::close() {
     outer_.close();
     return;
   }
-  if (mode_ == Mode::tls && handshake_done_ && !aborted_) {
+  if (mode_ == Mode::tls && handshake_done_ && !aborted_ && kernel_tls_ != KernelTls::on) {
     // close_notify: the client can tell the end of the stream from a truncation. Not after an
     // aborted transfer, which must look truncated.
     ERR_clear_error();
@@ -291,6 +306,44 @@ void TlsStage::set_timer(core::TimerKind kind) {
 
 // --- TLS ----------------------------------------------------------------------------------
 
+void TlsStage::bio_write(const char* data, int length) {
+  if (kernel_tls_ == KernelTls::on) {
+    // The kernel encrypts now, with keys OpenSSL no longer tracks: a record OpenSSL encrypted
+    // itself cannot follow. The caller ends the connection.
+    wrote_after_kernel_tls_ = true;
+    return;
+  }
+  if (counting_records_)
+    app_records_.feed(std::string_view(data, static_cast<std::size_t>(length)));
+  pending_out_.append(data, static_cast<std::size_t>(length));
+}
+
+void TlsStage::keylog_callback(const SSL* ssl, const char* line) {
+  auto* stage = static_cast<TlsStage*>(SSL_get_app_data(ssl));
+  if (stage == nullptr || !stage->settings_.kernel_tls || stage->handshake_done_) return;
+  std::string secret = server_traffic_secret_from_keylog(line);
+  if (secret.empty()) return;
+  // Logged when OpenSSL switches its writes to this key: every record from here on counts.
+  stage->traffic_secret_.swap(secret);
+  stage->counting_records_ = true;
+}
+
+void TlsStage::start_kernel_tls() {
+  kernel_tls_ = KernelTls::off;
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+  KernelTlsInfo info;
+  if (cipher != nullptr &&
+      make_kernel_tls_info(static_cast<std::uint16_t>(SSL_CIPHER_get_id(cipher) & 0xffff),
+                           traffic_secret_, app_records_.records(), info) &&
+      outer_.start_kernel_tls(info.bytes)) {
+    kernel_tls_ = KernelTls::on;
+  }
+  OPENSSL_cleanse(info.bytes.data(), info.bytes.size());
+  OPENSSL_cleanse(traffic_secret_.data(), traffic_secret_.size());
+  std::string().swap(traffic_secret_);
+  counting_records_ = false;
+}
+
 int TlsStage::bio_read(char* out, int length) {
   const std::size_t n = std::min(cipher_in_.size(), static_cast<std::size_t>(length));
   std::memcpy(out, cipher_in_.data(), n);
@@ -310,7 +363,8 @@ void TlsStage::start_tls() {
     return;
   }
   BIO_set_data(bio, this);
-  SSL_set_bio(ssl_, bio, bio);  // the SSL object owns the BIO (one reference for both sides)
+  SSL_set_app_data(ssl_, this);  // for keylog_callback
+  SSL_set_bio(ssl_, bio, bio);   // the SSL object owns the BIO (one reference for both sides)
   SSL_set_accept_state(ssl_);
   mode_ = Mode::tls;
   inner_wants_ = true;  // the session asked at on_open and has had nothing since
@@ -333,6 +387,14 @@ void TlsStage::feed(std::string_view ciphertext) {
       return;
     }
     handshake_done_ = true;
+    // Kernel TLS for TLS 1.3 only, once the secret of its first application key was seen.
+    if (settings_.kernel_tls && counting_records_ && SSL_version(ssl_) == TLS1_3_VERSION) {
+      kernel_tls_ = KernelTls::waiting;
+    } else {
+      counting_records_ = false;
+      OPENSSL_cleanse(traffic_secret_.data(), traffic_secret_.size());
+      std::string().swap(traffic_secret_);
+    }
     const unsigned char* alpn = nullptr;
     unsigned int alpn_length = 0;
     SSL_get0_alpn_selected(ssl_, &alpn, &alpn_length);
@@ -361,6 +423,14 @@ void TlsStage::feed(std::string_view ciphertext) {
     return;
   }
   cipher_in_ = {};
+  // Under kernel TLS OpenSSL cannot send: not an alert, nor the key update a client may ask for
+  // (which RFC 8446 4.6.3 requires before the next response). The connection ends instead.
+  if (kernel_tls_ == KernelTls::on &&
+      (wrote_after_kernel_tls_ || SSL_get_key_update_type(ssl_) != SSL_KEY_UPDATE_NONE)) {
+    fail("read under kernel TLS: the client asked for a key update, which this path cannot send",
+         SSL_ERROR_SSL);
+    return;
+  }
   flush();  // session tickets after a handshake, or a reply to a key update
   deliver();
 }

@@ -22,6 +22,7 @@
 
 #include "core/channel.hpp"
 #include "log/event_log.hpp"
+#include "tls/kernel_tls.hpp"
 
 typedef struct ssl_st SSL;
 typedef struct bio_st BIO;
@@ -32,7 +33,10 @@ class ContextHolder;
 
 struct StageSettings {
   const ContextHolder* contexts = nullptr;
-  bool async_cold_reads = true;          // false (--no-async-cold-reads): pread on the worker
+  bool async_cold_reads = true;  // false (--no-async-cold-reads): pread on the worker
+  // TLS 1.3 responses after the handshake are encrypted by the kernel (kTLS) when the engine can
+  // (Channel::start_kernel_tls): needs `contexts` made with keylog_callback. Untested here.
+  bool kernel_tls = false;
   bool tls_only = false;                 // --tls-only: plaintext is refused
   std::size_t max_request_line = 8192;   // for sniffing a refused plaintext request
   std::size_t max_header_bytes = 16384;  // a refused plaintext request head, at most
@@ -70,6 +74,7 @@ class TlsStage final : public core::SessionHandler, public core::Channel {
   void warm(int fd, std::uint64_t offset, std::uint64_t length) override {
     outer_.warm(fd, offset, length);  // the session never asks (it sends files through us)
   }
+  bool start_kernel_tls(std::string_view) override { return false; }  // the stage's own affair
   std::string_view peer() const override { return outer_.peer(); }
   bool draining() const override { return outer_.draining(); }
   bool move_admission(std::string_view address_key) override {
@@ -78,12 +83,18 @@ class TlsStage final : public core::SessionHandler, public core::Channel {
 
   // For the BIO callbacks.
   int bio_read(char* out, int length);
-  void bio_write(const char* data, int length) { pending_out_.append(data, length); }
+  void bio_write(const char* data, int length);
+  // The key log callback of a context made for kernel TLS (ContextHolder's `keylog`): takes the
+  // server's first application traffic secret for the connection's stage.
+  static void keylog_callback(const SSL* ssl, const char* line);
 
  private:
   enum class Mode : std::uint8_t { undecided, plain, tls, refusing, failed };
   // What the engine send in flight carries.
-  enum class Flight : std::uint8_t { none, flush, piece, final };
+  enum class Flight : std::uint8_t { none, flush, piece, final, kernel };
+  // Kernel TLS: off, waiting for the first send after the handshake's last records are out,
+  // or on (the kernel encrypts what the engine sends).
+  enum class KernelTls : std::uint8_t { off, waiting, on };
 
   void start_tls();
   void refuse_plaintext(std::string_view bytes);
@@ -104,6 +115,8 @@ class TlsStage final : public core::SessionHandler, public core::Channel {
   bool encrypt(std::string_view plain);
   void finish_inner_send(int error);
   void release_buffers();
+  // Hands the keys to the engine's socket (Channel::start_kernel_tls); off when it cannot.
+  void start_kernel_tls();
 
   core::Channel& outer_;
   log::EventLog& log_;
@@ -141,6 +154,14 @@ class TlsStage final : public core::SessionHandler, public core::Channel {
   std::unique_ptr<char[]> piece_;  // kPieceBytes, while a file range is being sent
   bool aborted_ = false;           // a transfer failed: no close_notify, the stream looks truncated
   bool closed_ = false;            // the engine's channel was closed: nothing more is done
+
+  // Kernel TLS (settings_.kernel_tls): the server's application traffic secret, and the records
+  // OpenSSL wrote with its key (the sequence number the kernel continues from).
+  KernelTls kernel_tls_ = KernelTls::off;
+  bool counting_records_ = false;
+  bool wrote_after_kernel_tls_ = false;  // OpenSSL wrote (an alert, a key update): unsendable
+  std::string traffic_secret_;
+  RecordCounter app_records_;
 };
 
 }  // namespace iocomp::tls

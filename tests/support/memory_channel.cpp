@@ -263,6 +263,13 @@ void MemoryChannel::warm(int fd, std::uint64_t offset, std::uint64_t length) {
   warm_ = Warm{fd, offset, length};
 }
 
+bool MemoryChannel::start_kernel_tls(std::string_view crypto_info) {
+  if (closed_) ADD_FAILURE() << "MemoryChannel contract: start_kernel_tls() after close()";
+  if (send_) ADD_FAILURE() << "MemoryChannel contract: start_kernel_tls() during a send";
+  kernel_tls_info_.assign(crypto_info);
+  return kernel_tls_result_;
+}
+
 void MemoryChannel::set_timer(core::TimerKind kind) {
   if (closed_) return;  // the engine ignores it
   timer_calls_.push_back(kind);

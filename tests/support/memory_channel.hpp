@@ -98,6 +98,9 @@ class MemoryChannel final : public core::Channel {
   // Every key move_admission() was asked for, in order; what it answers (default: admitted).
   const std::vector<std::string>& admission_moves() const { return admission_moves_; }
   void set_admission_result(bool admitted) { admission_result_ = admitted; }
+  // What start_kernel_tls was given (empty: never called) and what it answers.
+  const std::string& kernel_tls_info() const { return kernel_tls_info_; }
+  void set_kernel_tls_result(bool accepted) { kernel_tls_result_ = accepted; }
 
   // core::Channel
   void receive() override;
@@ -105,6 +108,8 @@ class MemoryChannel final : public core::Channel {
   void close() override;
   void set_timer(core::TimerKind kind) override;
   void warm(int fd, std::uint64_t offset, std::uint64_t length) override;
+  // Records the block and answers set_kernel_tls_result (default: false, as without a tls ULP).
+  bool start_kernel_tls(std::string_view crypto_info) override;
   std::string_view peer() const override { return peer_; }
   bool draining() const override { return draining_; }
   bool move_admission(std::string_view address_key) override;
@@ -131,6 +136,8 @@ class MemoryChannel final : public core::Channel {
   std::string output_;
   std::vector<std::string> admission_moves_;
   bool admission_result_ = true;
+  std::string kernel_tls_info_;
+  bool kernel_tls_result_ = false;
 };
 
 }  // namespace iocomp::test_support

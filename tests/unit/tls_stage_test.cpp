@@ -4,6 +4,7 @@
 #include "tls/tls_stage.hpp"
 
 #include <fcntl.h>
+#include <linux/tls.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -522,6 +523,136 @@ TEST(TlsContext, BadFilesAreRefusedWithTheirName) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("--tls-cert /nonexistent/cert.pem"), std::string::npos);
   }
+}
+
+// --- Kernel TLS ---------------------------------------------------------------------------
+// No kernel here has the tls ULP: the test plays the kernel. It encrypts what the stage sends
+// after the hand-off with the keys and sequence number the stage gave the channel, as the
+// kernel's TLS_TX would (RFC 8446 5.2: nonce = iv XOR sequence, the record header as additional
+// data, the content type after the data), and the OpenSSL client must read it.
+std::string kernel_encrypt(const std::string& crypto_info, std::string_view plain,
+                           std::uint64_t records_before) {
+  tls12_crypto_info_aes_gcm_128 info{};
+  if (crypto_info.size() != sizeof info) return {};
+  std::memcpy(&info, crypto_info.data(), sizeof info);
+  std::uint64_t sequence = 0;
+  for (unsigned char byte : info.rec_seq) sequence = sequence << 8 | byte;
+  sequence += records_before;
+  unsigned char nonce[12];
+  std::memcpy(nonce, info.salt, 4);
+  std::memcpy(nonce + 4, info.iv, 8);
+  for (int i = 0; i < 8; ++i) nonce[4 + i] ^= static_cast<unsigned char>(sequence >> (56 - 8 * i));
+  std::string inner(plain);
+  inner.push_back('\x17');  // the real content type: application data
+  const std::size_t length = inner.size() + 16;
+  const unsigned char header[5] = {0x17, 0x03, 0x03, static_cast<unsigned char>(length >> 8),
+                                   static_cast<unsigned char>(length & 0xff)};
+  std::string record(reinterpret_cast<const char*>(header), 5);
+  record.resize(5 + length);
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  int n = 0;
+  EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), nullptr, info.key, nonce);
+  EVP_EncryptUpdate(ctx, nullptr, &n, header, 5);
+  EVP_EncryptUpdate(ctx, reinterpret_cast<unsigned char*>(record.data() + 5), &n,
+                    reinterpret_cast<const unsigned char*>(inner.data()),
+                    static_cast<int>(inner.size()));
+  EVP_EncryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(record.data() + 5 + n), &n);
+  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, record.data() + 5 + inner.size());
+  EVP_CIPHER_CTX_free(ctx);
+  return record;
+}
+
+class KernelTlsStageTest : public ::testing::Test {
+ protected:
+  KernelTlsStageTest() {
+    settings_.contexts = &contexts_;
+    settings_.kernel_tls = true;
+    log_ = std::make_unique<log::EventLog>(log::LogTargets{});
+    stage_ = std::make_unique<TlsStage>(channel_, *log_, settings_, [this](core::Channel& inner) {
+      auto session = std::make_unique<ScriptedSession>(inner);
+      session_ = session.get();
+      return session;
+    });
+    channel_.attach(*stage_);
+    SSL_set_ciphersuites(client_.ssl, "TLS_AES_128_GCM_SHA256");
+  }
+
+  void handshake() {
+    channel_.open();
+    for (int round = 0; round < 100; ++round) {
+      SSL_do_handshake(client_.ssl);
+      const std::string to_server = client_.take_output();
+      if (!to_server.empty() && channel_.receive_pending()) channel_.deliver(to_server);
+      const std::size_t sends = channel_.complete_sends();
+      const std::string to_client = channel_.take_output();
+      client_.give(to_client);
+      if (to_server.empty() && sends == 0 && to_client.empty()) break;
+    }
+    ASSERT_EQ(SSL_is_init_finished(client_.ssl), 1);
+    client_.read();  // the session tickets
+  }
+
+  // Sends a request line; returns what the stage sent for it (completing its sends).
+  std::string request(std::string_view line) {
+    SSL_write(client_.ssl, line.data(), static_cast<int>(line.size()));
+    channel_.deliver(client_.take_output());
+    channel_.complete_sends();
+    return channel_.take_output();
+  }
+
+  Certificate certificate_;
+  ContextHolder contexts_{certificate_.files, &TlsStage::keylog_callback};
+  StageSettings settings_;
+  MemoryChannel channel_;
+  std::unique_ptr<log::EventLog> log_;
+  ScriptedSession* session_ = nullptr;
+  std::unique_ptr<TlsStage> stage_;
+  Client client_;
+};
+
+TEST_F(KernelTlsStageTest, KeysAndSequenceHandedOverDecryptAtTheClient) {
+  channel_.set_kernel_tls_result(true);
+  handshake();
+  session_->head = "first response\n";
+  const std::string first = request("a\n");
+  ASSERT_FALSE(channel_.kernel_tls_info().empty()) << "no hand-off at the first send";
+  EXPECT_EQ(first, "first response\n") << "after the hand-off the kernel encrypts, not the stage";
+  client_.give(kernel_encrypt(channel_.kernel_tls_info(), first, 0));
+  EXPECT_EQ(client_.read(), "first response\n");
+  // The kernel's sequence goes on: the second record is number 1 after the hand-off.
+  session_->head = "second\n";
+  const std::string second = request("b\n");
+  EXPECT_EQ(second, "second\n");
+  client_.give(kernel_encrypt(channel_.kernel_tls_info(), second, 1));
+  EXPECT_EQ(client_.read(), "second\n");
+  ASSERT_EQ(session_->sent.size(), 2u);
+  EXPECT_EQ(session_->sent[1], std::make_pair(0, std::uint64_t{7}));
+}
+
+TEST_F(KernelTlsStageTest, RefusedByTheKernelStaysInUserSpace) {
+  handshake();  // the channel answers false, as a kernel without the tls ULP does
+  const std::string sent = request("a\n");
+  EXPECT_FALSE(channel_.kernel_tls_info().empty()) << "the hand-off was not even tried";
+  client_.give(sent);
+  EXPECT_EQ(client_.read(), "response\n");
+  client_.give(request("b\n"));
+  EXPECT_EQ(client_.read(), "response\n");
+}
+
+TEST_F(KernelTlsStageTest, KeyUpdateAfterTheHandOffEndsTheConnection) {
+  channel_.set_kernel_tls_result(true);
+  handshake();
+  client_.give(kernel_encrypt(channel_.kernel_tls_info(), request("a\n"), 0));
+  EXPECT_EQ(client_.read(), "response\n");
+  // The client asks for a key update: OpenSSL would answer with a record of its own, which
+  // cannot follow the kernel's: the connection ends instead of sending garbage.
+  ASSERT_EQ(SSL_key_update(client_.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+  SSL_write(client_.ssl, "b\n", 2);
+  channel_.deliver(client_.take_output());
+  channel_.complete_sends();
+  EXPECT_TRUE(channel_.closed());
+  ASSERT_FALSE(session_->ends.empty());
+  EXPECT_EQ(session_->ends.back(), -EPROTO);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ class Connection final : public core::LoopConnection {
   // Windows has no page-cache probe here and serves no TLS (the one caller): nothing is read
   // ahead; on_warmed arrives as a completion posted to the port.
   void warm(int fd, std::uint64_t offset, std::uint64_t length) override;
+  bool start_kernel_tls(std::string_view) override { return false; }  // no kernel TLS here
 
   // core::LoopConnection
   void hard_close() override;

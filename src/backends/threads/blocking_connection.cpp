@@ -22,6 +22,7 @@
 #include "core/listener.hpp"
 #include "log/event_log.hpp"
 #include "log/log_sink.hpp"
+#include "platform/socket.hpp"
 #include "util/monotonic_clock.hpp"
 
 namespace iocomp::threads {
@@ -366,6 +367,11 @@ void BlockingConnection::hard_close() {
   recv_wanted_ = false;
   timer_ = Timer::none;
   ::shutdown(incoming_->fd, SHUT_RDWR);
+}
+
+bool BlockingConnection::start_kernel_tls(std::string_view crypto_info) {
+  return state_ == State::open && !send_active_ &&
+         platform::start_kernel_tls_tx(incoming_->fd, crypto_info);
 }
 
 bool BlockingConnection::move_admission(std::string_view address_key) {

@@ -69,6 +69,7 @@ class BlockingConnection final : public core::Channel {
   // Nothing to bring in ahead: a read that waits for the disk blocks this connection's thread
   // only, which is the model. on_warmed comes on the next pass of the loop.
   void warm(int, std::uint64_t, std::uint64_t) override { warm_pending_ = state_ == State::open; }
+  bool start_kernel_tls(std::string_view crypto_info) override;
   std::string_view peer() const override { return peer_; }
   bool draining() const override { return drain_seen_; }
   bool move_admission(std::string_view address_key) override;

@@ -11,6 +11,7 @@
 
 #include "backends/uring/uring_worker.hpp"
 #include "core/loop_worker.hpp"
+#include "platform/socket.hpp"
 
 namespace iocomp::uring {
 
@@ -24,6 +25,10 @@ class alignas(16) Connection final : public core::LoopConnection {
   void send(std::string_view head, std::string_view body, core::FileRange file) override;
   void close() override;
   void warm(int fd, std::uint64_t offset, std::uint64_t length) override;
+  bool start_kernel_tls(std::string_view crypto_info) override {
+    return state_ == State::open && !send_active_ &&
+           platform::start_kernel_tls_tx(fd_, crypto_info);
+  }
 
   // core::LoopConnection
   void hard_close() override;
