@@ -203,6 +203,9 @@ class TlsStageTest : public ::testing::Test {
     return client.read();
   }
 
+  // Serves all of `file` over a new TLS connection, checks the bytes; returns the warms asked.
+  std::size_t warms_serving(const struct ColdFile& file);
+
   Certificate certificate_;
   ContextHolder contexts_{certificate_.files};
   StageSettings settings_;
@@ -274,6 +277,14 @@ struct ColdFile {
   }
 };
 
+std::size_t TlsStageTest::warms_serving(const ColdFile& file) {
+  Client client;
+  handshake(client);
+  session_->file = {file.fd, 0, file.content.size()};
+  EXPECT_EQ(request(client, "file\n"), "response\n" + file.content);
+  return channel_.warms_asked();
+}
+
 TEST_F(TlsStageTest, ColdFileIsBroughtInByTheEngineBeforeTheStageReadsIt) {
   ColdFile cold(3u << 20);
   if (cold.fd < 0) GTEST_SKIP() << "no file could be evicted from the page cache here";
@@ -309,11 +320,7 @@ TEST_F(TlsStageTest, ColdFileIsReadOnTheWorkerWithoutAsyncColdReads) {
   settings_.async_cold_reads = false;
   ColdFile cold(1u << 20);
   if (cold.fd < 0) GTEST_SKIP() << "no file could be evicted from the page cache here";
-  Client client;
-  handshake(client);
-  session_->file = {cold.fd, 0, cold.content.size()};
-  EXPECT_EQ(request(client, "file\n"), "response\n" + cold.content);
-  EXPECT_EQ(channel_.warms_asked(), 0u);
+  EXPECT_EQ(warms_serving(cold), 0u);
 }
 
 TEST_F(TlsStageTest, CachedFileAsksForNoWarm) {
@@ -321,11 +328,7 @@ TEST_F(TlsStageTest, CachedFileAsksForNoWarm) {
   if (cold.fd < 0) GTEST_SKIP() << "no file could be evicted from the page cache here";
   std::string check(cold.content.size(), '\0');
   ASSERT_EQ(::pread(cold.fd, check.data(), check.size(), 0), static_cast<ssize_t>(check.size()));
-  Client client;
-  handshake(client);
-  session_->file = {cold.fd, 0, cold.content.size()};
-  EXPECT_EQ(request(client, "file\n"), "response\n" + cold.content);
-  EXPECT_EQ(channel_.warms_asked(), 0u);
+  EXPECT_EQ(warms_serving(cold), 0u);
 }
 
 TEST_F(TlsStageTest, CloseWhileTheEngineWarmsEndsTheConnection) {
