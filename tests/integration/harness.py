@@ -191,11 +191,17 @@ class TempRoot:
 
 class ServedTreeTest(unittest.TestCase):
     """Tests against one server over one temporary tree, shared by the class. A subclass fills
-    the tree in `populate(base)` and returns the directory to serve (default: `base` itself)."""
+    the tree in `populate(base)` and returns the directory to serve (default: `base` itself);
+    `server_args()`, called after it, gives the server's extra arguments (certificates, users,
+    origins made by populate)."""
 
     @classmethod
     def populate(cls, base):
         return base
+
+    @classmethod
+    def server_args(cls):
+        return ()
 
     @classmethod
     def setUpClass(cls):
@@ -203,7 +209,7 @@ class ServedTreeTest(unittest.TestCase):
         cls.base = cls.tmp.__enter__()
         try:
             cls.root = cls.populate(cls.base)
-            cls.server = Server(cls.root)
+            cls.server = Server(cls.root, *cls.server_args())
         except BaseException:
             cls.tmp.__exit__(None, None, None)
             raise

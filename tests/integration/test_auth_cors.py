@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BINARY, SLOW, Server, TempRoot, make_file, nc  # noqa: E402
+from harness import BINARY, SLOW, ServedTreeTest, Server, TempRoot, make_file, nc  # noqa: E402
 from test_http_files import (RawConnection, assert_error_page, get_request,  # noqa: E402
                              raw_exchange, run_client)
 
@@ -75,33 +75,18 @@ def cors_headers(response):
     return [(k, v) for k, v in response.header_list if k.startswith("access-control-")]
 
 
-class AuthTest(unittest.TestCase):
+class AuthTest(ServedTreeTest):
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempRoot()
-        base = cls.tmp.__enter__()
-        cls.root = os.path.join(base, "root")
-        make_file(os.path.join(cls.root, "100k.bin"), 100 * 1024, seed=71)
-        make_file(os.path.join(cls.root, "small.txt"), 1000, seed=72)
+    def populate(cls, base):
+        root = os.path.join(base, "root")
+        make_file(os.path.join(root, "100k.bin"), 100 * 1024, seed=71)
+        make_file(os.path.join(root, "small.txt"), 1000, seed=72)
         cls.auth_file = write_auth_file(base)
-        try:
-            cls.server = Server(cls.root, "--auth-file", cls.auth_file)
-        except BaseException:
-            cls.tmp.__exit__(None, None, None)
-            raise
-        cls.port = cls.server.port
+        return root
 
     @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.tmp.__exit__(None, None, None)
-
-    def read(self, name):
-        with open(os.path.join(self.root, name), "rb") as f:
-            return f.read()
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+    def server_args(cls):
+        return ("--auth-file", cls.auth_file)
 
     def test_curl_with_each_hash_method_gets_the_file_byte_exact(self):
         for user, password in USERS.items():
@@ -269,26 +254,17 @@ class AuthStartUpTest(unittest.TestCase):
             self.assertIn("--cors https://a.example/: not an origin", out.stderr)
 
 
-class CorsTest(unittest.TestCase):
+class CorsTest(ServedTreeTest):
     ORIGIN = "https://app.example"
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempRoot()
-        cls.root = cls.tmp.__enter__()
-        make_file(os.path.join(cls.root, "100k.bin"), 100 * 1024, seed=73)
-        try:
-            cls.server = Server(cls.root, "--cors", cls.ORIGIN, "--cors",
-                                "http://localhost:3000")
-        except BaseException:
-            cls.tmp.__exit__(None, None, None)
-            raise
-        cls.port = cls.server.port
+    def populate(cls, base):
+        make_file(os.path.join(base, "100k.bin"), 100 * 1024, seed=73)
+        return base
 
     @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.tmp.__exit__(None, None, None)
+    def server_args(cls):
+        return ("--cors", cls.ORIGIN, "--cors", "http://localhost:3000")
 
     def test_allowed_origin_is_echoed_with_vary_and_exposed_headers(self):
         for origin in (self.ORIGIN, "http://localhost:3000"):
@@ -395,27 +371,19 @@ class CorsAnyOriginTest(unittest.TestCase):
                         self.assertNotIn("access-control-allow-credentials", headers)
 
 
-class CorsWithAuthTest(unittest.TestCase):
+class CorsWithAuthTest(ServedTreeTest):
     ORIGIN = "https://app.example"
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempRoot()
-        base = cls.tmp.__enter__()
-        cls.root = os.path.join(base, "root")
-        make_file(os.path.join(cls.root, "f.bin"), 5000, seed=75)
-        try:
-            cls.server = Server(cls.root, "--cors", cls.ORIGIN, "--auth-file",
-                                write_auth_file(base))
-        except BaseException:
-            cls.tmp.__exit__(None, None, None)
-            raise
-        cls.port = cls.server.port
+    def populate(cls, base):
+        root = os.path.join(base, "root")
+        make_file(os.path.join(root, "f.bin"), 5000, seed=75)
+        cls.auth_file = write_auth_file(base)
+        return root
 
     @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.tmp.__exit__(None, None, None)
+    def server_args(cls):
+        return ("--cors", cls.ORIGIN, "--auth-file", cls.auth_file)
 
     def test_credentialed_request_gets_the_origin_and_allow_credentials(self):
         status, headers, body = curl_headers(self.port, "/f.bin", "-u", "alice:correct horse",

@@ -18,7 +18,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (MODEL, POOL_THREADS, SLOW, TRANSMIT_ERROR, Server, TempRoot, connect, make_file, nc,  # noqa: E402
+from harness import (MODEL, POOL_THREADS, SLOW, TRANSMIT_ERROR, ServedTreeTest, Server, TempRoot, connect, make_file, nc,  # noqa: E402
                      recv_exactly, recv_until_closed, sha256_file)
 
 LINE_TLS_REQUIRED = (b"Error: this server requires TLS (e.g. openssl s_client -quiet -connect "
@@ -81,37 +81,24 @@ def wait_closed(sock, timeout):
         return None
 
 
-class TlsTest(unittest.TestCase):
+class TlsTest(ServedTreeTest):
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempRoot()
-        base = cls.tmp.__enter__()
-        try:
-            cls.pki = os.path.join(base, "pki")
-            os.makedirs(cls.pki)
-            cls.ca = make_ca(cls.pki)
-            cls.cert, cls.key = make_server_cert(cls.pki, "server", "iocomp test server", 1001)
-            cls.root = os.path.join(base, "root")
-            cls.small = make_file(os.path.join(cls.root, "small.txt"), 1000, seed=1)
-            cls.medium = make_file(os.path.join(cls.root, "medium.bin"), 300 * 1024 + 7, seed=2)
-            cls.big = make_file(os.path.join(cls.root, "big.bin"), BIG, seed=3)
-            cls.out = os.path.join(base, "out")
-            os.makedirs(cls.out)
-            cls.server = Server(cls.root, "--tls-cert", cls.cert, "--tls-key", cls.key,
-                                "--max-connections-per-ip", "0")
-        except BaseException:
-            cls.tmp.__exit__(None, None, None)
-            raise
-        cls.port = cls.server.port
+    def populate(cls, base):
+        cls.pki = os.path.join(base, "pki")
+        os.makedirs(cls.pki)
+        cls.ca = make_ca(cls.pki)
+        cls.cert, cls.key = make_server_cert(cls.pki, "server", "iocomp test server", 1001)
+        root = os.path.join(base, "root")
+        cls.small = make_file(os.path.join(root, "small.txt"), 1000, seed=1)
+        cls.medium = make_file(os.path.join(root, "medium.bin"), 300 * 1024 + 7, seed=2)
+        cls.big = make_file(os.path.join(root, "big.bin"), BIG, seed=3)
+        cls.out = os.path.join(base, "out")
+        os.makedirs(cls.out)
+        return root
 
     @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.tmp.__exit__(None, None, None)
-
-    def read(self, name):
-        with open(os.path.join(self.root, name), "rb") as f:
-            return f.read()
+    def server_args(cls):
+        return ("--tls-cert", cls.cert, "--tls-key", cls.key, "--max-connections-per-ip", "0")
 
     def url(self, path):
         return f"https://localhost:{self.port}{path}"
@@ -356,26 +343,18 @@ class TlsDrainTest(unittest.TestCase):
                                                     r"requests"))
 
 
-class TlsOnlyTest(unittest.TestCase):
+class TlsOnlyTest(ServedTreeTest):
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempRoot()
-        base = cls.tmp.__enter__()
-        try:
-            cls.ca = make_ca(base)
-            cert, key = make_server_cert(base, "server", "tls only", 3)
-            cls.root = os.path.join(base, "root")
-            make_file(os.path.join(cls.root, "small.txt"), 1000, seed=1)
-            cls.server = Server(cls.root, "--tls-cert", cert, "--tls-key", key, "--tls-only")
-        except BaseException:
-            cls.tmp.__exit__(None, None, None)
-            raise
-        cls.port = cls.server.port
+    def populate(cls, base):
+        cls.ca = make_ca(base)
+        cls.cert, cls.key = make_server_cert(base, "server", "tls only", 3)
+        root = os.path.join(base, "root")
+        make_file(os.path.join(root, "small.txt"), 1000, seed=1)
+        return root
 
     @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.tmp.__exit__(None, None, None)
+    def server_args(cls):
+        return ("--tls-cert", cls.cert, "--tls-key", cls.key, "--tls-only")
 
     def raw(self, data):
         with connect(self.port) as sock:
