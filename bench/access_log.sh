@@ -15,6 +15,8 @@
 set -uo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 repo=$(dirname "$here")
 ROUNDS=3 DURATION=4 CONNS=64
 OUT=${OUT:-$here/results/access-log-$(date +%Y%m%d-%H%M%S).tsv}
@@ -40,39 +42,12 @@ head -c 1024 /dev/urandom >"$tmp/root/1k.bin"
 cc -O2 -pthread -o "$tmp/loadgen" "$here/loadgen.c" || exit 2
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 hz=$(getconf CLK_TCK)
-nice_cmd=()
-if nice -n -20 true 2>/dev/null; then nice_cmd=(nice -n -20); renice -n -20 -p $$ >/dev/null; fi
+bench_nice
 
 nginx_conf() { # port access_log-directive
-  cat >"$tmp/nginx/nginx.conf" <<NGINX
-daemon off;
-master_process off;
-worker_processes 1;
-user root;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    types { application/octet-stream bin; }
-    default_type application/octet-stream;
-    $2
-    sendfile on;
-    keepalive_requests 1000000000;
-    keepalive_timeout 3600s;
+  nginx_conf_for "        listen 127.0.0.1:$1 backlog=4096;" "    $2
     open_file_cache max=1000 inactive=3600s;
-    open_file_cache_valid 3600s;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
-    server {
-        listen 127.0.0.1:$1 backlog=4096;
-        root $tmp/root;
-        location / { }
-    }
-}
-NGINX
+    open_file_cache_valid 3600s;"
 }
 
 start_server() { # name port
@@ -87,17 +62,9 @@ start_server() { # name port
     nginx-combined) nginx_conf "$2" "access_log $tmp/logs/nginx.log combined;" ;;
     nginx-buffered) nginx_conf "$2" "access_log $tmp/logs/nginx-b.log combined buffer=64k flush=1s;" ;;
   esac
-  if [[ $1 == nginx-* ]]; then
-    taskset -c 0 "${nice_cmd[@]}" nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" \
-      >/dev/null 2>&1 &
-  fi
+  if [[ $1 == nginx-* ]]; then start_nginx; fi
   pid=$!
-  for _ in $(seq 50); do
-    curl -s -o /dev/null "http://127.0.0.1:$2/1k.bin" && return 0
-    sleep 0.05
-  done
-  echo "access_log.sh: $1 did not start" >&2
-  return 1
+  wait_serving "$1" "http://127.0.0.1:$2/1k.bin"
 }
 
 servers="iocomp-quiet iocomp-combined iocomp-json nginx-off nginx-combined nginx-buffered"

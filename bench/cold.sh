@@ -18,6 +18,8 @@
 set -uo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 repo=$(dirname "$here")
 ROUNDS=3 SIZE_MIB=1024 DIR=/var/tmp
 SERVERS="iocomp iocomp-sync nginx nginx-aio-threads iocomp-epoll iocomp-epoll-sync iocomp-tls iocomp-tls-sync nginx-tls nginx-tls-aio-threads"
@@ -49,8 +51,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t
   -out "$tmp/cert.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
   >/dev/null 2>&1 || exit 2
 cc -O2 -pthread -o "$tmp/loadgen" "$here/loadgen.c" || exit 2
-nice_cmd=()
-if nice -n -20 true 2>/dev/null; then nice_cmd=(nice -n -20); renice -n -20 -p $$ >/dev/null; fi
+bench_nice
 
 evict() {
   /usr/bin/python3 -c 'import os, sys
@@ -60,39 +61,12 @@ os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$tmp/root/big.bin"
 }
 
 nginx_conf() { # port aio-directive tls-port
-  cat >"$tmp/nginx/nginx.conf" <<NGINX
-daemon off;
-master_process off;
-worker_processes 1;
-user root;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    types { application/octet-stream bin; }
-    default_type application/octet-stream;
-    access_log off;
-    sendfile on;
-    $2
-    keepalive_requests 1000000000;
-    keepalive_timeout 3600s;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
-    server {
-        listen 127.0.0.1:$1;
-        listen 127.0.0.1:$3 ssl;
-        ssl_certificate $tmp/cert.pem;
+  nginx_conf_for "        listen 127.0.0.1:$1;
+        listen 127.0.0.1:$3 ssl;" "    access_log off;
+    $2" "        ssl_certificate $tmp/cert.pem;
         ssl_certificate_key $tmp/key.pem;
         ssl_protocols TLSv1.3;
-        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
-        root $tmp/root;
-        location / { }
-    }
-}
-NGINX
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;"
 }
 
 start_server() { # name port
@@ -106,17 +80,9 @@ start_server() { # name port
     nginx*aio-threads) nginx_conf "$2" "aio threads;" $(($2 + 1000)) ;;
     nginx*) nginx_conf "$2" "" $(($2 + 1000)) ;;
   esac
-  if [[ $1 == nginx* ]]; then
-    taskset -c 0 "${nice_cmd[@]}" nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" \
-      >/dev/null 2>&1 &
-  fi
+  if [[ $1 == nginx* ]]; then start_nginx; fi
   pid=$!
-  for _ in $(seq 50); do
-    curl -s -o /dev/null "http://127.0.0.1:$2/1k.bin" && return 0
-    sleep 0.05
-  done
-  echo "cold.sh: $1 did not start" >&2
-  return 1
+  wait_serving "$1" "http://127.0.0.1:$2/1k.bin"
 }
 
 printf 'round\tserver\tp50_us\tp99_us\tmax_us\trequests\tbig_seconds\n' >"$OUT"

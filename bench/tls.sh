@@ -16,6 +16,8 @@
 set -uo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 repo=$(dirname "$here")
 ROUNDS=3 DURATION=4 DOWNLOADS=4
 OUT=${OUT:-$here/results/tls-$(date +%Y%m%d-%H%M%S).tsv}
@@ -45,43 +47,15 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t
   >/dev/null 2>&1 || exit 2
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 hz=$(getconf CLK_TCK)
-nice_cmd=()
-if nice -n -20 true 2>/dev/null; then nice_cmd=(nice -n -20); renice -n -20 -p $$ >/dev/null; fi
+bench_nice
 
 nginx_conf() { # port
-  cat >"$tmp/nginx/nginx.conf" <<NGINX
-daemon off;
-master_process off;
-worker_processes 1;
-user root;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    types { application/octet-stream bin; }
-    default_type application/octet-stream;
-    access_log off;
-    sendfile on;
-    keepalive_requests 1000000000;
-    keepalive_timeout 3600s;
+  nginx_conf_for "        listen 127.0.0.1:$1 ssl backlog=4096;" "    access_log off;
     open_file_cache max=1000 inactive=3600s;
-    open_file_cache_valid 3600s;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
-    server {
-        listen 127.0.0.1:$1 ssl backlog=4096;
-        ssl_certificate $tmp/cert.pem;
+    open_file_cache_valid 3600s;" "        ssl_certificate $tmp/cert.pem;
         ssl_certificate_key $tmp/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_tickets on;
-        root $tmp/root;
-        location / { }
-    }
-}
-NGINX
+        ssl_session_tickets on;"
 }
 
 start_server() { # name port
@@ -92,16 +66,10 @@ start_server() { # name port
         --file-cache-valid 3600 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" >/dev/null 2>&1 & ;;
     nginx)
       nginx_conf "$2"
-      taskset -c 0 "${nice_cmd[@]}" nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" \
-        -e "$tmp/nginx/error.log" >/dev/null 2>&1 & ;;
+      start_nginx ;;
   esac
   pid=$!
-  for _ in $(seq 50); do
-    curl -sk -o /dev/null "https://127.0.0.1:$2/1k.bin" && return 0
-    sleep 0.05
-  done
-  echo "tls.sh: $1 did not start" >&2
-  return 1
+  wait_serving "$1" "https://127.0.0.1:$2/1k.bin" -k
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
