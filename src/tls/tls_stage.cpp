@@ -264,7 +264,7 @@ void TlsStage::send(std::string_view head, std::string_view body, core::FileRang
   head_ = head;
   body_ = body;
   file_ = file;
-  warm_until_ = file.offset;  // nothing of this range (maybe another file) is known to be in
+  warm_.reset(file.offset);  // nothing of this range (maybe another file) is known to be in
   plain_total_ = 0;
   plain_sent_ = 0;
   if (flight_ == Flight::none) pump();  // else on_sent of the flush in flight goes on
@@ -533,7 +533,7 @@ void TlsStage::pump() {
 }
 
 void TlsStage::read_piece(std::size_t length) {
-  if (!settings_.async_cold_reads || file_.offset < warm_until_) {
+  if (!settings_.async_cold_reads || warm_.known(file_.offset)) {
     // Just brought in (or asked not to care): a copy from the page cache, or a disk read.
     on_piece_read(fs::read_blocking(file_.fd, file_.offset, piece_.get(), length));
     return;
@@ -548,8 +548,8 @@ void TlsStage::read_piece(std::size_t length) {
   reading_piece_ = true;
   piece_length_ = length;
   const std::uint64_t window = std::min<std::uint64_t>(file_.length, fs::kWarmBytes);
-  warm_until_ = file_.offset + window;
-  if (warm_asked_) return;  // one warm at a time: the one outstanding ends the wait
+  warm_.brought_in(file_.offset + window);  // read without a second look after on_warmed
+  if (warm_asked_) return;                  // one warm at a time: the one outstanding ends the wait
   warm_asked_ = true;
   outer_.warm(file_.fd, file_.offset, window);
 }

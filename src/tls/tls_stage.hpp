@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "core/channel.hpp"
+#include "fs/page_cache.hpp"
 #include "log/event_log.hpp"
 #include "tls/kernel_tls.hpp"
 
@@ -145,7 +146,7 @@ class TlsStage final : public core::SessionHandler, public core::Channel {
   bool reading_piece_ = false;    // a piece waits for on_warmed
   bool warm_asked_ = false;       // a Channel::warm is outstanding (maybe of an ended send)
   std::size_t piece_length_ = 0;  // ... of this length
-  std::uint64_t warm_until_ = 0;  // file bytes before this offset were just brought in
+  fs::WarmWindow warm_;           // file bytes just brought in by the engine
   std::string_view head_;
   std::string_view body_;
   core::FileRange file_;

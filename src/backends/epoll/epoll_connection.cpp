@@ -155,7 +155,7 @@ void Connection::send(std::string_view head, std::string_view body, core::FileRa
   iov_[1] = {const_cast<char*>(body.data()), body.size()};
   iov_first_ = 0;
   file_ = file;
-  warm_until_ = file.offset;
+  warm_.reset(file.offset);
   bytes_sent_ = 0;
   worker_.arm_timer(*this, core::TimerClass::send);
   // Written now, while the response is hot in the cache (nginx writes from the handler too);
@@ -226,14 +226,11 @@ void Connection::send_file() {
     }
     std::uint64_t want = file_.length < budget_ ? file_.length : budget_;
     if (want > kMaxSendfile) want = kMaxSendfile;
-    if (epoll_.async_cold_reads() && file_.offset + want > warm_until_) {
-      // sendfile of pages not in the page cache reads the disk on this thread, and every other
-      // connection of the worker waits: ask first (one cachestat per chunk), read ahead if not.
-      if (!fs::range_cached(file_.fd, file_.offset, want)) {
-        start_warm(file_.fd, file_.offset, want < fs::kWarmBytes ? want : fs::kWarmBytes);
-        return;
-      }
-      warm_until_ = file_.offset + want;
+    // sendfile of pages not in the page cache reads the disk on this thread, and every other
+    // connection of the worker waits: ask first (one cachestat per chunk), read ahead if not.
+    if (epoll_.async_cold_reads() && !warm_.cached(file_.fd, file_.offset, want)) {
+      start_warm(file_.fd, file_.offset, want < fs::kWarmBytes ? want : fs::kWarmBytes);
+      return;
     }
     auto offset = static_cast<off_t>(file_.offset);
     const ssize_t n = ::sendfile(fd_, file_.fd, &offset, static_cast<std::size_t>(want));
@@ -315,7 +312,7 @@ bool Connection::poll_warm(std::int64_t now_ms) {
       warm_for_session_ = false;
       session_->on_warmed();
     } else if (send_active_) {
-      warm_until_ = warm_end_;  // no second look at this range (even if it was cut)
+      warm_.brought_in(warm_end_);  // no second look at this range (even if it was cut)
       pump();
     }
   }

@@ -10,6 +10,7 @@
 
 #include "backends/epoll/epoll_worker.hpp"
 #include "core/loop_worker.hpp"
+#include "fs/page_cache.hpp"
 #include "platform/socket.hpp"
 
 namespace iocomp::epoll {
@@ -102,8 +103,7 @@ class Connection final : public core::LoopConnection {
   int iov_first_ = 0;
   core::FileRange file_;
   std::uint64_t budget_ = 0;  // file bytes this connection may still send in budget_turn_
-  // The file's bytes before this offset are known to be cached, or were just brought in.
-  std::uint64_t warm_until_ = 0;
+  fs::WarmWindow warm_;       // how far file_ is known to be in the page cache
 
   // The range being brought in (while warm_link_.queued), for the send or for the session.
   bool warm_for_session_ = false;

@@ -86,7 +86,7 @@ void Connection::send(std::string_view head, std::string_view body, core::FileRa
   iov_[1] = {const_cast<char*>(body.data()), body.size()};
   iov_first_ = head.empty() ? 1 : 0;
   file_ = file;
-  warm_until_ = file.offset;
+  warm_.reset(file.offset);
   bytes_sent_ = 0;
   worker_.arm_timer(*this, core::TimerClass::send);
   if (!head.empty() || !body.empty()) {
@@ -200,15 +200,12 @@ void Connection::send_file() {
     }
     const std::uint64_t want64 = file_.length < budget ? file_.length : budget;
     const auto want = static_cast<std::size_t>(want64 < INT_MAX ? want64 : INT_MAX);
-    if (ring_.async_cold_reads() && file_.offset + want > warm_until_) {
-      // sendfile of pages not in the page cache reads the disk on this thread, and every other
-      // connection of the worker waits: ask first (one cachestat per chunk), read in the
-      // background if needed.
-      if (!fs::range_cached(file_.fd, file_.offset, want)) {
-        submit_warm(file_.fd, file_.offset, want);
-        return;
-      }
-      warm_until_ = file_.offset + want;
+    // sendfile of pages not in the page cache reads the disk on this thread, and every other
+    // connection of the worker waits: ask first (one cachestat per chunk), read in the
+    // background if needed.
+    if (ring_.async_cold_reads() && !warm_.cached(file_.fd, file_.offset, want)) {
+      submit_warm(file_.fd, file_.offset, want);
+      return;
     }
     auto offset = static_cast<off_t>(file_.offset);
     const ssize_t n = ::sendfile(fd_, file_.fd, &offset, want);
@@ -285,7 +282,7 @@ void Connection::on_warm_complete(int res) {
   }
   // Cached now (or the advice or the read failed, or the file ended: sendfile will say so).
   // Either way, no second look at this range.
-  warm_until_ = file_.offset + (res > 0 ? warm_length_ : file_.length);
+  warm_.brought_in(file_.offset + (res > 0 ? warm_length_ : file_.length));
   send_file();
 }
 

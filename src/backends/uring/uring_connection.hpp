@@ -11,6 +11,7 @@
 
 #include "backends/uring/uring_worker.hpp"
 #include "core/loop_worker.hpp"
+#include "fs/page_cache.hpp"
 #include "platform/socket.hpp"
 
 namespace iocomp::uring {
@@ -78,8 +79,7 @@ class alignas(16) Connection final : public core::LoopConnection {
   int iov_first_ = 0;
   msghdr msg_{};
   core::FileRange file_;
-  // The file's bytes before this offset are known to be cached, or were just read in.
-  std::uint64_t warm_until_ = 0;
+  fs::WarmWindow warm_;            // how far file_ is known to be in the page cache
   std::uint64_t warm_length_ = 0;  // of the range being brought in
 };
 
