@@ -3,6 +3,8 @@
 #include <cstring>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "core/admission.hpp"
 #include "core/listener.hpp"
 #include "proxy/ip_address.hpp"
@@ -131,11 +133,7 @@ void ProxyStage::on_receive_end(int error) {
   }
   if (phase_ != Phase::header) return;
   if (error != 0) {
-    proxy::ProxyCounters::add(context_.counters.incomplete);
-    phase_ = Phase::refused;
-    log_.event(outer_.peer(), "error: PROXY protocol: receive failed: {}; closed",
-               std::strerror(-error));
-    outer_.close();
+    refuse(context_.counters.incomplete, fmt::format("receive failed: {}", std::strerror(-error)));
     return;
   }
   refuse(context_.counters.incomplete, buffer_.empty() ? "closed by the peer before a header"
