@@ -232,14 +232,24 @@ TEST_F(TlsStageTest, HandshakeRequestResponseAndCloseNotify) {
   EXPECT_TRUE(channel_.closed());
 }
 
-TEST_F(TlsStageTest, FileRangeGoesOutInBoundedPieces) {
+// An unlinked temporary file holding `content` (-1 if it could not be made).
+int temp_file_with(std::string_view content) {
   char path[] = "/tmp/iocomp-tls-file-XXXXXX";
   const int fd = ::mkstemp(path);
-  ASSERT_GE(fd, 0);
+  if (fd < 0) return -1;
   ::unlink(path);
+  if (::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_F(TlsStageTest, FileRangeGoesOutInBoundedPieces) {
   std::string content;
   for (int i = 0; content.size() < 200000; ++i) content += "line " + std::to_string(i) + "\n";
-  ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+  const int fd = temp_file_with(content);
+  ASSERT_GE(fd, 0);
   Client client;
   handshake(client);
   session_->head = "HEAD\n";
@@ -352,11 +362,8 @@ TEST_F(TlsStageTest, CloseWhileTheEngineWarmsEndsTheConnection) {
 }
 
 TEST_F(TlsStageTest, FileThatShrankIsReported) {
-  char path[] = "/tmp/iocomp-tls-file-XXXXXX";
-  const int fd = ::mkstemp(path);
+  const int fd = temp_file_with("short");
   ASSERT_GE(fd, 0);
-  ::unlink(path);
-  ASSERT_EQ(::write(fd, "short", 5), 5);
   Client client;
   handshake(client);
   session_->file = {fd, 0, 100};
